@@ -1,0 +1,17 @@
+"""Which modes each experiment (config.experiment) supports, and the function that runs each."""
+from wsgm.experiments import gaussian_theorem
+from wsgm.errors import InputError
+
+MODES = {
+    "gaussian": {"eval": gaussian_theorem.evaluate},
+}
+
+
+def run(config, workdir: str, mode: str) -> None:
+  if config.experiment not in MODES:
+    raise InputError(f"unknown experiment {config.experiment!r}: choose from {sorted(MODES)}")
+  modes = MODES[config.experiment]
+  if mode not in modes:
+    raise InputError(f"--mode={mode} is not available for experiment {config.experiment!r} "
+                     f"(config {config.name!r}); it supports: {', '.join(sorted(modes))}")
+  modes[mode](config, workdir)
