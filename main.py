@@ -7,8 +7,9 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from lib import checkpoint, parallel
+from lib.errors import InputError
 from wsgm import experiments
-from wsgm.errors import InputError
 
 config_flags.DEFINE_config_file("config", None, "ml_collections config file; override fields as --config.a.b=v")
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and evaluation outputs.")
@@ -19,6 +20,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  checkpoint.quiet_orbax_logs()
+  parallel.maybe_initialize_distributed(FLAGS.config.distributed)
   try:
     experiments.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
   except InputError as e:   # bad config or input: one clear line, non-zero exit, no traceback

@@ -19,6 +19,49 @@ def get_config():
   c.sampling.sampler = "euler_maruyama"   # see wsgm/solvers.py SAMPLERS
   c.sampling.steps = 16                   # per scale
   c.sampling.time_grid = "uniform"
+  c.sampling.num_samples = 64
+  c.sampling.batch_size = 64              # global; sharded over all devices
+  c.sampling.lowpass = ""                 # .npz with array "lowpass" (N, h, w, C): super-resolve it
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "faces"          # see lib/data.py: faces, textures, digits, gaussian, celeb_a, celeb_a_hq
+  c.data.image_size = 32
+  c.data.seed = 0
+  c.data.num_examples = 4096     # textures / gaussian: how many training examples to make
+  c.data.texture = "all"         # textures: grass, gravel, brick or all
+  c.data.data_dir = ""           # tfds data_dir ("" = tfds default)
+  c.data.crop = 140              # celeb_a: center crop side before resizing
+  c.data.hq_resolution = 128     # celeb_a_hq: which prepared resolution
+  c.data.workers = 0             # grain worker processes (0 = in the main process)
+  c.data.stats_examples = 1024   # examples used to fit the per-scale normalization
+
+  c.model = ml_collections.ConfigDict()
+  c.model.base_channels = 32
+  c.model.channel_mult = (1, 2)
+  c.model.num_res_blocks = 1
+  c.model.attn_resolutions = ()
+  c.model.dropout = 0.0
+  c.model.norm_groups = 8
+
+  c.train = ml_collections.ConfigDict()
+  c.train.scale = "all"          # "all", "coarse" or a scale j ("1".."J"): scales can train as separate jobs
+  c.train.steps = 2000           # per model
+  c.train.batch_size = 64        # global; sharded over all devices
+  c.train.learning_rate = 2e-4
+  c.train.warmup_steps = 100
+  c.train.weight_decay = 0.0
+  c.train.grad_clip = 1.0
+  c.train.ema_decay = 0.999
+  c.train.time_grid = "quadratic"   # training times t = T u^2
+  c.train.log_every = 100
+  c.train.checkpoint_every = 500
+  c.train.max_to_keep = 3
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_samples = 256
+  c.eval.swd_directions = 128
+
+  c.distributed = False          # multi-host: call jax.distributed.initialize() first
 
   # Exact-score Gaussian-field experiment (wsgm/experiments/gaussian_theorem.py).
   c.gaussian = ml_collections.ConfigDict()

@@ -18,27 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 import pywt
 
+from lib.fields import power_spectrum, sample_field  # noqa: F401  (part of this module's API)
 from wsgm import wavelets
 
 # Polyphase offsets (dy, dx) of a fine grid point relative to its coarse cell, in a fixed order.
 _PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-
-def power_spectrum(size: int) -> np.ndarray:
-  """P(omega) = 1/|omega|^2 on the periodic size x size grid, omega = 2 pi k / size, zero mode set to the
-  largest non-zero mode, scaled to mean 1 (mean variance 1). Index [ky, kx] in np.fft order."""
-  k = np.fft.fftfreq(size) * size
-  w2 = (2 * np.pi / size) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2)
-  p = np.divide(1.0, w2, out=np.zeros_like(w2), where=w2 > 0)
-  p[0, 0] = p.max()
-  return p / p.mean()
-
-
-def sample_field(key: jax.Array, spectrum: np.ndarray, n: int) -> jax.Array:
-  """n real fields with the given spectrum, NHWC (n, L, L, 1) float32."""
-  white = jax.random.normal(key, (n,) + spectrum.shape)
-  field = jnp.fft.ifft2(jnp.sqrt(jnp.asarray(spectrum, jnp.float32)) * jnp.fft.fft2(white)).real
-  return field[..., None]
 
 
 def fourier(x: jax.Array) -> jax.Array:

@@ -5,7 +5,7 @@ x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z, so x_t -> N(0, I) as t grows; sampling s
 import jax
 import jax.numpy as jnp
 
-from wsgm.errors import InputError
+from lib.errors import InputError
 
 TIME_GRIDS = ("uniform", "quadratic")
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from wsgm import sde
-from wsgm.errors import InputError
+from lib.errors import InputError
 
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
 

@@ -18,7 +18,7 @@ import jaxwt
 import numpy as np
 import pywt
 
-from wsgm.errors import InputError
+from lib.errors import InputError
 
 
 class Pyramid(NamedTuple):

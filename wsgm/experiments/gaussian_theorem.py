@@ -16,7 +16,7 @@ import numpy as np
 
 from lib import metrics, plots
 from wsgm import gaussian, pyramid, sde, solvers
-from wsgm.errors import InputError
+from lib.errors import InputError
 
 METRICS = ("spectral_error", "kl_per_dim")
 

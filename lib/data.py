@@ -1,0 +1,168 @@
+"""Datasets as NHWC float32 batches: embedded sets that need no download, and tfds CelebA via grain.
+
+Embedded (offline) sets live in memory: `faces` (scikit-image lfw_subset, the 100 face crops), `textures`
+(patches of scikit-image's grass / gravel / brick photos), `digits` (scikit-learn), `gaussian` (1/|omega|^2
+fields, lib/fields.py). Images are scaled to [-1, 1]; Gaussian fields keep unit mean variance. Test splits
+are disjoint from training ones (held-out images, or for textures the bottom fifth of each photo).
+`celeb_a` / `celeb_a_hq/<size>` read a prepared tfds directory through `tfds.data_source` (no TensorFlow).
+"""
+from typing import Iterator
+
+import grain.python as grain
+import jax
+import numpy as np
+
+from lib import fields
+from lib.errors import InputError
+
+EMBEDDED = ("faces", "textures", "digits", "gaussian")
+TFDS = ("celeb_a", "celeb_a_hq")
+TEXTURES = ("grass", "gravel", "brick")
+
+
+class DataError(InputError):
+  """Unknown or unprepared dataset, or a bad data config value."""
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+  """Antialiased resize of (N, H, W[, C]) images to size x size."""
+  import skimage.transform  # deferred: slow import, only the embedded sets need it
+  out = [skimage.transform.resize(im, (size, size), anti_aliasing=True, preserve_range=True) for im in images]
+  return np.stack(out).astype(np.float32)
+
+
+def _to_unit_range(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
+  images = (images.astype(np.float32) - lo) / (hi - lo) * 2 - 1
+  return images[..., None] if images.ndim == 3 else images
+
+
+def _faces(cfg, split):
+  import skimage.data
+  faces = skimage.data.lfw_subset()[:100]       # the last 100 of lfw_subset are non-face patches
+  faces = faces[:90] if split == "train" else faces[90:]
+  faces = _to_unit_range(_resize(faces, cfg.image_size), 0.0, 1.0)
+  return np.concatenate([faces, faces[:, :, ::-1]])   # mirror images: faces are left-right symmetric
+
+
+def _textures(cfg, split):
+  import skimage.data
+  names = TEXTURES if cfg.texture == "all" else (cfg.texture,)
+  for name in names:
+    if name not in TEXTURES:
+      raise DataError(f"data.texture={cfg.texture!r}: choose from {TEXTURES} or 'all'")
+  rng = np.random.default_rng(cfg.seed + (0 if split == "train" else 1))
+  count = cfg.num_examples if split == "train" else max(cfg.num_examples // 8, 64)
+  size = cfg.image_size
+  patches = []
+  for name in names:
+    photo = getattr(skimage.data, name)().astype(np.float32)
+    rows = photo[: photo.shape[0] * 4 // 5] if split == "train" else photo[photo.shape[0] * 4 // 5:]
+    ys = rng.integers(0, rows.shape[0] - size + 1, count // len(names))
+    xs = rng.integers(0, rows.shape[1] - size + 1, count // len(names))
+    patches += [rows[y:y + size, x:x + size] for y, x in zip(ys, xs)]
+  return _to_unit_range(np.stack(patches), 0.0, 255.0)
+
+
+def _digits(cfg, split):
+  from sklearn.datasets import load_digits
+  digits = load_digits().images
+  cut = len(digits) * 9 // 10
+  digits = digits[:cut] if split == "train" else digits[cut:]
+  return _to_unit_range(_resize(digits, cfg.image_size), 0.0, 16.0)
+
+
+def _gaussian(cfg, split):
+  count = cfg.num_examples if split == "train" else max(cfg.num_examples // 8, 64)
+  key = jax.random.key(cfg.seed + (0 if split == "train" else 1))
+  return np.asarray(fields.sample_field(key, fields.power_spectrum(cfg.image_size), count))
+
+
+_LOADERS = {"faces": _faces, "textures": _textures, "digits": _digits, "gaussian": _gaussian}
+
+
+def _check(cfg, split):
+  if split not in ("train", "test"):
+    raise DataError(f"split={split!r}: use 'train' or 'test'")
+  if cfg.name not in EMBEDDED + TFDS:
+    raise DataError(f"unknown dataset data.name={cfg.name!r}: choose from {EMBEDDED + TFDS}")
+  if cfg.image_size < 4 or cfg.image_size & (cfg.image_size - 1):
+    raise DataError(f"data.image_size={cfg.image_size}: use a power of two >= 4")
+
+
+def channels(cfg) -> int:
+  """Colour channels of a dataset's images."""
+  return 3 if cfg.name in TFDS else 1
+
+
+def load_array(cfg, split: str) -> np.ndarray:
+  """A whole embedded split in memory, (N, S, S, C) float32."""
+  _check(cfg, split)
+  if cfg.name not in EMBEDDED:
+    raise DataError(f"data.name={cfg.name!r} is streamed, not held in memory; use batches()")
+  return _LOADERS[cfg.name](cfg, split)
+
+
+def _array_batches(images, batch_size, seed, start_step, shard, num_shards) -> Iterator[np.ndarray]:
+  """Endless epochs, each a fresh permutation drawn from (seed, epoch): the same order on every run, and
+  starting at batch `start_step` continues that order exactly."""
+  if len(images) < batch_size:
+    raise DataError(f"batch size {batch_size} is larger than the dataset ({len(images)} examples)")
+  local = batch_size // num_shards
+  per_epoch = len(images) // batch_size
+  epoch, index = divmod(start_step, per_epoch)
+  while True:
+    order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    for start in range(index * batch_size, per_epoch * batch_size, batch_size):
+      yield images[order[start + shard * local: start + (shard + 1) * local]]
+    epoch, index = epoch + 1, 0
+
+
+class _CelebAPreprocess(grain.MapTransform):
+  """Center crop to a square of side `crop` (CelebA's face region), resize, scale to [-1, 1]."""
+
+  def __init__(self, crop: int, size: int):
+    self.crop, self.size = crop, size
+
+  def map(self, example):
+    from PIL import Image
+    image = example["image"]
+    h, w = image.shape[:2]
+    side = min(self.crop or min(h, w), h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = Image.fromarray(image[top:top + side, left:left + side])
+    image = np.asarray(image.resize((self.size, self.size), Image.BICUBIC), np.float32)
+    return image / 127.5 - 1.0
+
+
+def _tfds_source(cfg, split):
+  import tensorflow_datasets as tfds
+  name = cfg.name if cfg.name != "celeb_a_hq" else f"celeb_a_hq/{cfg.hq_resolution}"
+  try:
+    return tfds.data_source(name, split=split, data_dir=cfg.data_dir or None, download=False)
+  except Exception as e:   # tfds raises several types for a missing or unbuilt dataset
+    raise DataError(
+        f"dataset {name!r} is not prepared in data_dir={cfg.data_dir or '~/tensorflow_datasets'} ({type(e).__name__}); "
+        f"prepare it once with `tfds build {name} --data_dir=DIR` (CelebA-HQ needs its manual download, see "
+        "the tfds catalog) and pass --config.data.data_dir=DIR") from e
+
+
+def _tfds_batches(cfg, split, batch_size, seed) -> Iterator[np.ndarray]:
+  source = _tfds_source(cfg, split)
+  sampler = grain.IndexSampler(num_records=len(source), shuffle=True, seed=seed, num_epochs=None,
+                               shard_options=grain.ShardByJaxProcess(drop_remainder=True))
+  loader = grain.DataLoader(
+      data_source=source, sampler=sampler, worker_count=cfg.workers,
+      operations=[_CelebAPreprocess(cfg.crop, cfg.image_size),
+                  grain.Batch(batch_size // jax.process_count(), drop_remainder=True)])
+  return iter(loader)
+
+
+def batches(cfg, split: str, batch_size: int, seed: int, start_step: int = 0) -> Iterator[np.ndarray]:
+  """Endless deterministic batches for this process: its contiguous 1/process_count share of each global
+  batch of `batch_size` examples (see lib/parallel.py for assembling the global array). A resumed run
+  passes its step: embedded sets continue the same order; tfds sets draw a new shuffle for that step."""
+  _check(cfg, split)
+  if cfg.name in TFDS:
+    return _tfds_batches(cfg, split, batch_size, seed + start_step)
+  return _array_batches(load_array(cfg, split), batch_size, seed, start_step, jax.process_index(),
+                        jax.process_count())

@@ -1,0 +1,28 @@
+"""Image grids as PNG files, for looking at samples."""
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images: np.ndarray, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+  return (np.clip((np.asarray(images, np.float32) - lo) / (hi - lo), 0, 1) * 255).round().astype(np.uint8)
+
+
+def grid(images: np.ndarray, ncols: int = 8, pad: int = 1, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+  """(N, H, W, C) -> one (rows*(H+pad), ncols*(W+pad), C) uint8 mosaic, values mapped from [lo, hi]."""
+  images = to_uint8(images, lo, hi)
+  n, h, w, c = images.shape
+  ncols = min(ncols, n)
+  rows = -(-n // ncols)
+  out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+  for i, im in enumerate(images):
+    r, col = divmod(i, ncols)
+    out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = im
+  return out
+
+
+def save_grid(path: str, images: np.ndarray, ncols: int = 8, scale: int = 0, lo: float = -1.0, hi: float = 1.0):
+  """Writes a PNG grid; small images are upscaled (nearest) to about 64 px so they can be seen."""
+  mosaic = grid(images, ncols, lo=lo, hi=hi)
+  scale = scale or max(1, 64 // images.shape[1])
+  mosaic = mosaic.repeat(scale, 0).repeat(scale, 1)
+  Image.fromarray(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic).save(path)

@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from lib import fields, metrics
+import jax
+
+
+@pytest.fixture(scope="module")
+def fields_pair():
+  spectrum = fields.power_spectrum(16)
+  a = np.asarray(fields.sample_field(jax.random.key(0), spectrum, 512))
+  b = np.asarray(fields.sample_field(jax.random.key(1), spectrum, 512))
+  return a, b
+
+
+def test_spectrum_error(fields_pair):
+  a, b = fields_pair
+  assert metrics.spectrum_error(a, a) == 0
+  assert metrics.spectrum_error(2 * a, a) == pytest.approx(np.log(4), rel=1e-9)
+  assert metrics.spectrum_error(a, b) < 0.1           # same law: sampling noise only
+
+
+def test_radial_average_of_a_known_spectrum():
+  k, p = metrics.radial_average(fields.power_spectrum(32))
+  # 1/|omega|^2: shell powers fall like 1/|k|^2 (up to the rounding of |k| to shells)
+  assert p[2] / p[8] == pytest.approx(16, rel=0.15)
+
+
+def test_marginal_distance():
+  rng = np.random.default_rng(0)
+  x, y = rng.standard_normal(20000), rng.standard_normal(20000)
+  assert metrics.marginal_distance(x + 0.5, y) == pytest.approx(0.5, abs=0.03)
+  assert metrics.marginal_distance(x, y) < 0.03
+
+
+def test_laplacian_swd_separates_blurred_images(fields_pair):
+  a, b = fields_pair
+  assert [level.shape[1] for level in metrics.laplacian_pyramid(a)] == [16, 8]
+  same = metrics.laplacian_swd(a, b, directions=32)
+  blurred = metrics.laplacian_swd(a, metrics._blur(b), directions=32)   # fine details removed
+  assert len(same) == 2
+  assert same[0] < 0.25 * blurred[0], (same, blurred)

@@ -1,0 +1,94 @@
+"""Time-conditioned UNet (DDPM / score_sde style) with optional conditioning channels; predicts epsilon.
+
+WSGM uses one per scale: the coarsest is unconditional on the normalized low-pass x_J; each finer one sees
+the noisy normalized details (3C channels) concatenated with the normalized low-pass x_j (C channels) at the
+same resolution and predicts the 3C-channel noise.
+"""
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def noise_feature(t: jax.Array) -> jax.Array:
+  """0.25 log sigma of the OU noise-to-signal ratio sigma^2 = e^{2t} - 1 (EDM's c_noise): spreads the
+  training times t = T u^2, crowded near 0, evenly over the embedding."""
+  return 0.125 * jnp.log(jnp.expm1(2.0 * jnp.maximum(t, 1e-6)))
+
+
+def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
+  freqs = jnp.exp(jnp.linspace(0.0, jnp.log(1000.0), dim // 2))
+  angles = x[:, None] * freqs[None, :]
+  return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class ResBlock(nn.Module):
+  channels: int
+  groups: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, x, temb, train):
+    h = nn.swish(nn.GroupNorm(self.groups)(x))
+    h = nn.Conv(self.channels, (3, 3))(h)
+    h = h + nn.Dense(self.channels)(nn.swish(temb))[:, None, None, :]
+    h = nn.swish(nn.GroupNorm(self.groups)(h))
+    h = nn.Dropout(self.dropout, deterministic=not train)(h)
+    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros)(h)
+    if x.shape[-1] != self.channels:
+      x = nn.Conv(self.channels, (1, 1))(x)
+    return (x + h) / jnp.sqrt(2.0)
+
+
+class Attention(nn.Module):
+  groups: int
+
+  @nn.compact
+  def __call__(self, x):
+    n, h, w, c = x.shape
+    y = nn.GroupNorm(self.groups)(x).reshape(n, h * w, c)
+    y = nn.MultiHeadDotProductAttention(num_heads=1, out_kernel_init=nn.initializers.zeros)(y)
+    return (x + y.reshape(n, h, w, c)) / jnp.sqrt(2.0)
+
+
+class UNet(nn.Module):
+  out_channels: int
+  base_channels: int = 32
+  channel_mult: Sequence[int] = (1, 2)
+  num_res_blocks: int = 1
+  attn_resolutions: Sequence[int] = ()
+  dropout: float = 0.0
+  norm_groups: int = 8
+
+  @nn.compact
+  def __call__(self, x, t, cond: Optional[jax.Array] = None, train: bool = False):
+    """x: (N, H, W, C) noisy input; t: (N,) times; cond: (N, H, W, Cc) or None."""
+    temb = sinusoidal_embedding(noise_feature(t), self.base_channels)
+    temb = nn.Dense(4 * self.base_channels)(nn.swish(nn.Dense(4 * self.base_channels)(temb)))
+    h = x if cond is None else jnp.concatenate([x, cond], axis=-1)
+    h = nn.Conv(self.base_channels, (3, 3))(h)
+    skips = [h]
+    block = lambda ch: ResBlock(ch, self.norm_groups, self.dropout)
+    for level, mult in enumerate(self.channel_mult):
+      for _ in range(self.num_res_blocks):
+        h = block(self.base_channels * mult)(h, temb, train)
+        if h.shape[1] in self.attn_resolutions:
+          h = Attention(self.norm_groups)(h)
+        skips.append(h)
+      if level < len(self.channel_mult) - 1:
+        h = nn.Conv(h.shape[-1], (3, 3), strides=(2, 2))(h)
+        skips.append(h)
+    h = block(h.shape[-1])(h, temb, train)
+    h = Attention(self.norm_groups)(h)
+    h = block(h.shape[-1])(h, temb, train)
+    for level, mult in reversed(list(enumerate(self.channel_mult))):
+      for _ in range(self.num_res_blocks + 1):
+        h = block(self.base_channels * mult)(jnp.concatenate([h, skips.pop()], axis=-1), temb, train)
+        if h.shape[1] in self.attn_resolutions:
+          h = Attention(self.norm_groups)(h)
+      if level > 0:
+        n, hh, ww, c = h.shape
+        h = nn.Conv(c, (3, 3))(jax.image.resize(h, (n, 2 * hh, 2 * ww, c), "nearest"))
+    h = nn.swish(nn.GroupNorm(self.norm_groups)(h))
+    return nn.Conv(self.out_channels, (3, 3), kernel_init=nn.initializers.zeros)(h)

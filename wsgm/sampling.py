@@ -1,0 +1,131 @@
+"""Sampling from trained per-scale models: coarse to fine, the same steps per scale, batch sharded.
+
+`--mode=sample` writes WORKDIR/samples/samples_{k}.npz (image and the intermediate low-passes, float32)
+and samples.png. With --config.sampling.lowpass=FILE.npz it super-resolves the given low-pass instead.
+"""
+import os
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lib import checkpoint, data, images as image_io, parallel
+from lib.errors import InputError
+from wsgm import pyramid, sde, solvers, train, wavelets
+
+
+def load_models(config, workdir, channels: int, names=None):
+  """{name: (model, EMA params)} from each model's latest checkpoint; a missing one is named."""
+  stats = None
+  if config.pyramid.levels:
+    if not os.path.exists(train.stats_path(workdir)):
+      raise InputError(f"no normalization stats {train.stats_path(workdir)}: run --mode=train first")
+    stats = wavelets.load_stats(train.stats_path(workdir))
+  models = {}
+  size = config.data.image_size
+  for name in names or pyramid.model_names(config.pyramid.levels):
+    directory = os.path.join(workdir, name, "checkpoints")
+    mngr = checkpoint.manager(directory)
+    if mngr.latest_step() is None:
+      raise InputError(f"model {name!r} has no checkpoint in {directory}: train it with "
+                       f"--mode=train --config.train.scale={name.replace('scale_', '')}")
+    init_fn, _, model = train.make_steps(config, name, stats, channels)
+    dummy = jnp.zeros((1, size, size, channels))
+    like = jax.eval_shape(init_fn, jax.random.key(0), dummy)
+    state = checkpoint.restore(mngr, like)
+    logging.info("%s: restored step %d", name, int(state.step))
+    models[name] = (model, state.ema_params)
+  return models, stats
+
+
+def score_functions(models, levels):
+  """Epsilon-predicting networks -> (coarse score, [conditional score of scale j for j = 1..J])."""
+  def coarse(x, t):
+    model, params = models["coarse"]
+    return sde.score_from_eps(model.apply(params, x, jnp.full(x.shape[:1], t), None), t)
+
+  def conditional(name):
+    model, params = models[name]
+    return lambda y, t, cond: sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
+
+  return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
+
+
+def make_generator(config, models, stats, channels, mesh):
+  """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
+  levels, size = config.pyramid.levels, config.data.image_size
+  sampler = solvers.get_sampler(config.sampling.sampler)
+  times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
+  coarse, conditionals = score_functions(models, levels)
+  shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
+  n = config.sampling.batch_size
+  shape = (n, size >> levels, size >> levels, channels)
+  return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
+      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard))
+
+
+def make_super_resolver(config, models, stats, scale, mesh):
+  sampler = solvers.get_sampler(config.sampling.sampler)
+  times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
+  _, conditionals = score_functions(models, config.pyramid.levels)
+  shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
+  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, conditionals, stats, config.pyramid.wavelet,
+                                                 sampler, times, shard))
+
+
+def generate(config, workdir, num: int, key, channels: int):
+  """num samples (rounded up to whole batches), as numpy: (images, [low-passes coarsest first])."""
+  mesh = parallel.data_mesh()
+  parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
+  models, stats = load_models(config, workdir, channels)
+  generator = make_generator(config, models, stats, channels, mesh)
+  batches = -(-num // config.sampling.batch_size)
+  outs = [jax.device_get(generator(k)) for k in jax.random.split(key, batches)]
+  images = np.concatenate([o.image for o in outs])[:num]
+  lows = [np.concatenate([o.lowpasses[i] for o in outs])[:num] for i in range(config.pyramid.levels)]
+  return images, lows
+
+
+def _lowpass_input(config):
+  """Read sampling.lowpass and infer its scale j from its size."""
+  path = config.sampling.lowpass
+  if not os.path.exists(path):
+    raise InputError(f"sampling.lowpass={path!r}: no such file")
+  with np.load(path) as f:
+    if "lowpass" not in f:
+      raise InputError(f"sampling.lowpass={path!r}: needs an array named 'lowpass' (N, h, w, C)")
+    low = np.asarray(f["lowpass"], np.float32)
+  size = config.data.image_size
+  ratio = size // low.shape[1] if low.ndim == 4 and low.shape[1] == low.shape[2] else 0
+  scale = int(np.log2(ratio)) if ratio else -1
+  if ratio < 2 or 2 ** scale != ratio or low.shape[1] * ratio != size or scale > config.pyramid.levels:
+    raise InputError(f"sampling.lowpass {path}: shape {low.shape} is not a low-pass x_j of a {size}x{size} "
+                     f"image for j in 1..{config.pyramid.levels}")
+  return low, scale
+
+
+def sample(config, workdir: str) -> None:
+  train.validate(config)
+  out_dir = os.path.join(workdir, "samples")
+  os.makedirs(out_dir, exist_ok=True)
+  key = jax.random.key(config.seed)
+  if config.sampling.lowpass:
+    low, scale = _lowpass_input(config)
+    mesh = parallel.data_mesh()
+    parallel.check_divisible(len(low), "number of low-passes in sampling.lowpass")
+    models, stats = load_models(config, workdir, low.shape[-1], [f"scale_{j}" for j in range(1, scale + 1)])
+    out = jax.device_get(make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
+    images, lows = out.image, list(out.lowpasses)
+    prefix = "superres"
+  else:
+    images, lows = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data))
+    prefix = "samples"
+  index = len([f for f in os.listdir(out_dir) if f.startswith(prefix) and f.endswith(".npz")])
+  path = os.path.join(out_dir, f"{prefix}_{index}.npz")   # never overwrite earlier samples
+  np.savez(path, image=images, **{f"lowpass_{i}": low for i, low in enumerate(lows)})
+  image_io.save_grid(os.path.join(out_dir, f"{prefix}_{index}.png"), images)
+  if lows:
+    image_io.save_grid(os.path.join(out_dir, f"{prefix}_{index}_lowpass.png"), lows[0])
+  logging.info("wrote %d samples to %s", len(images), path)
+  print(f"wrote {path} and {prefix}_{index}.png ({len(images)} images, {config.sampling.steps} steps per scale)")

@@ -1,0 +1,174 @@
+"""Training: denoising score matching, one model per scale, each with its own checkpoints.
+
+For every model (pyramid.model_names) the batch of images is mapped to (target, cond) by
+pyramid.model_io inside the jitted step; the loss is E_{t, z} |eps_theta(x_t, t, cond) - z|^2 with
+x_t = e^{-t} target + sqrt(1 - e^{-2t}) z and t = T u^2. The step is jitted over a 1-D device mesh with the
+batch sharded and the state replicated, so the same code runs on 1 CPU or many accelerators.
+"""
+import itertools
+import os
+from typing import Any
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lib import checkpoint, data, parallel
+from lib.errors import InputError
+from lib.progress import Progress
+from wsgm import pyramid, sde, wavelets
+from wsgm.models.unet import UNet
+
+# Config fields that fix what a checkpoint means: a workdir trained with other values cannot be resumed.
+ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "sde")
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  params: Any
+  ema_params: Any
+  opt_state: Any
+  rng: jax.Array          # raw uint32 key data: a plain array for orbax
+
+
+def validate(config) -> None:
+  levels, size = config.pyramid.levels, config.data.image_size
+  if levels < 0:
+    raise InputError(f"pyramid.levels={levels}: need J >= 0 (0 = pixel-space SGM)")
+  if levels:
+    wavelets.check_wavelet(config.pyramid.wavelet)
+    wavelets.check_levels((size, size), levels)
+  coarsest = size >> levels
+  downsample = 2 ** (len(config.model.channel_mult) - 1)
+  if coarsest % downsample:
+    raise InputError(f"model.channel_mult={tuple(config.model.channel_mult)} halves the grid "
+                     f"{len(config.model.channel_mult) - 1} times; the {coarsest}x{coarsest} coarsest grid cannot")
+  for mult in config.model.channel_mult:
+    if (config.model.base_channels * mult) % config.model.norm_groups:
+      raise InputError(f"model.base_channels * {mult} is not divisible by model.norm_groups={config.model.norm_groups}")
+  if config.train.scale != "all" and config.train.scale not in ["coarse"] + [str(j) for j in range(1, levels + 1)]:
+    raise InputError(f"train.scale={config.train.scale!r}: use 'all', 'coarse' or a scale in 1..{levels}")
+  sde.time_grid(config.train.time_grid, 1, config.sde.T)
+  parallel.check_divisible(config.train.batch_size, "train.batch_size")
+
+
+def make_model(config, name: str, channels: int) -> UNet:
+  m = config.model
+  out = channels if name == "coarse" else 3 * channels
+  return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
+              num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
+              norm_groups=m.norm_groups)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  t = config.train
+  schedule = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
+  return optax.chain(optax.clip_by_global_norm(t.grad_clip),
+                     optax.adamw(schedule, weight_decay=t.weight_decay))
+
+
+def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
+  t_key, z_key, dropout_key = jax.random.split(key, 3)
+  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid)
+  z = jax.random.normal(z_key, target.shape, target.dtype)
+  eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=train, rngs={"dropout": dropout_key})
+  return jnp.mean((eps - z) ** 2)
+
+
+def make_steps(config, name, stats, channels):
+  """(init_fn(key, images) -> TrainState, train_step(state, images) -> (state, loss), model)."""
+  model, optimizer = make_model(config, name, channels), make_optimizer(config)
+  levels, wavelet, T = config.pyramid.levels, config.pyramid.wavelet, config.sde.T
+  io = lambda images: pyramid.model_io(images, name, stats, wavelet, levels)
+
+  def init_fn(key, images):
+    target, cond = io(images)
+    params = model.init(key, target, jnp.ones(target.shape[:1]), cond)
+    return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params),
+                      jax.random.key_data(jax.random.fold_in(key, 1)))
+
+  def train_step(state, images):
+    key, step_key = jax.random.split(jax.random.wrap_key_data(state.rng))
+    target, cond = io(images)
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, model, target, cond, step_key, T,
+                                              config.train.time_grid)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    decay = config.train.ema_decay
+    ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema_params, params)
+    return TrainState(state.step + 1, params, ema, opt_state, jax.random.key_data(key)), loss
+
+  return init_fn, train_step, model
+
+
+def stats_path(workdir):
+  return os.path.join(workdir, "stats.npz")
+
+
+def fit_or_load_stats(config, workdir):
+  """Per-scale normalization: fitted once on training data, then always read back (resumes and sampling
+  must use exactly the statistics the models were trained with)."""
+  if config.pyramid.levels == 0:
+    return None
+  path = stats_path(workdir)
+  if os.path.exists(path):
+    return wavelets.load_stats(path)
+  images = next(data.batches(config.data, "train", config.data.stats_examples, config.data.seed))
+  stats = wavelets.fit_stats(jnp.asarray(images), config.pyramid.wavelet, config.pyramid.levels)
+  if jax.process_index() == 0:
+    wavelets.save_stats(path, stats)
+  return stats
+
+
+def selected_models(config):
+  names = pyramid.model_names(config.pyramid.levels)
+  if config.train.scale == "all":
+    return names
+  return ["coarse"] if config.train.scale == "coarse" else [f"scale_{config.train.scale}"]
+
+
+def train_model(config, workdir, name, stats, mesh) -> TrainState:
+  t = config.train
+  images = data.batches(config.data, "train", t.batch_size, config.data.seed)
+  first = next(images)
+  init_fn, train_step, _ = make_steps(config, name, stats, first.shape[-1])
+  key = jax.random.fold_in(jax.random.key(config.seed), pyramid.model_names(config.pyramid.levels).index(name))
+  state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(key, parallel.global_batch(mesh, first))
+  mngr = checkpoint.manager(os.path.join(workdir, name, "checkpoints"), t.max_to_keep)
+  restored = checkpoint.restore(mngr, state)
+  if restored is not None:
+    state = restored
+    logging.info("%s: resuming from step %d", name, int(state.step))
+  start = int(state.step)
+  if start:   # continue the data stream where the checkpoint left it (embedded sets: the exact order)
+    images = data.batches(config.data, "train", t.batch_size, config.data.seed, start_step=start)
+  else:
+    images = itertools.chain([first], images)
+  step_fn = jax.jit(train_step)
+  progress = Progress(name, start, t.steps, t.log_every, os.path.join(workdir, name, "tb"))
+  losses = []
+  for step in range(start + 1, t.steps + 1):
+    state, loss = step_fn(state, parallel.global_batch(mesh, next(images)))
+    losses.append(loss)
+    if step % t.log_every == 0 or step == t.steps:
+      progress.update(step, {"loss": np.mean(jax.device_get(losses))})
+      losses = []
+    if step % t.checkpoint_every == 0 or step == t.steps:
+      checkpoint.save(mngr, step, state)
+  mngr.wait_until_finished()
+  progress.close()
+  return state
+
+
+def train(config, workdir: str) -> dict:
+  """Trains the selected models in turn; returns {name: final TrainState}."""
+  validate(config)
+  checkpoint.write_or_check_config(workdir, config, ARCHITECTURE_FIELDS)
+  mesh = parallel.data_mesh()
+  stats = fit_or_load_stats(config, workdir)
+  logging.info("training %s on %d device(s), global batch %d", selected_models(config), jax.device_count(),
+               config.train.batch_size)
+  return {name: train_model(config, workdir, name, stats, mesh) for name in selected_models(config)}
