@@ -15,7 +15,7 @@ def get_config():
   c.pyramid.levels = 2
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)
-  c.train.steps = 1500
+  c.train.steps = 1000
   c.train.batch_size = 32
   c.train.learning_rate = 1e-3
   c.train.ema_decay = 0.995

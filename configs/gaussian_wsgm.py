@@ -10,4 +10,5 @@ def get_config():
   c.name = "gaussian_wsgm"
   c.experiment = "gaussian"
   c.pyramid.wavelet = "haar"
+  c.sampling.time_grid = "uniform"   # the theorem's setting: N uniform Euler-Maruyama steps on [0, T]
   return c

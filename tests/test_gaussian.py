@@ -108,6 +108,7 @@ def test_blocks_agree_with_the_jax_transform():
 def small_config():
   c = default.get_config()
   c.experiment = "gaussian"
+  c.sampling.time_grid = "uniform"
   c.gaussian.sizes = (16, 64)
   c.gaussian.steps = (8, 16, 32, 64, 128, 256, 512)
   c.gaussian.T_values = (2.0, 3.0, 5.0)

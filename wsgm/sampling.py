@@ -45,31 +45,36 @@ def score_functions(models, levels):
     model, params = models["coarse"]
     return sde.score_from_eps(model.apply(params, x, jnp.full(x.shape[:1], t), None), t)
 
-  def conditional(name):
-    model, params = models[name]
-    return lambda y, t, cond: sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
+  def conditional(name):   # looked up when called: super-resolution loads only the scales it needs
+    def score(y, t, cond):
+      model, params = models[name]
+      return sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
+    return score
 
   return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
 
 
-def make_generator(config, models, stats, channels, mesh):
-  """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
-  levels, size = config.pyramid.levels, config.data.image_size
+def _parts(config, models, mesh):
+  """(sampler, time grid, coarse score, conditional scores, noise placement) shared by both generators."""
   sampler = solvers.get_sampler(config.sampling.sampler)
   times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
-  coarse, conditionals = score_functions(models, levels)
+  coarse, conditionals = score_functions(models, config.pyramid.levels)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
-  n = config.sampling.batch_size
-  shape = (n, size >> levels, size >> levels, channels)
+  return sampler, times, coarse, conditionals, shard
+
+
+def make_generator(config, models, stats, channels, mesh):
+  """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
+  sampler, times, coarse, conditionals, shard = _parts(config, models, mesh)
+  levels, size = config.pyramid.levels, config.data.image_size
+  shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
       key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard))
 
 
 def make_super_resolver(config, models, stats, scale, mesh):
-  sampler = solvers.get_sampler(config.sampling.sampler)
-  times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
-  _, conditionals = score_functions(models, config.pyramid.levels)
-  shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
+  """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
+  sampler, times, _, conditionals, shard = _parts(config, models, mesh)
   return jax.jit(lambda key, low: pyramid.refine(key, low, scale, conditionals, stats, config.pyramid.wavelet,
                                                  sampler, times, shard))
 

@@ -1,0 +1,117 @@
+"""Throughput of WSGM training and sampling vs image size and number of devices. Run by hand:
+
+  python bench/wsgm_throughput.py --out=runs/bench                 # CPU, 1/2/4/8 simulated devices
+  python bench/wsgm_throughput.py --out=runs/bench --devices=0     # whatever devices are attached (GPU)
+
+For each image size S the pyramid goes down to an 8x8 low-pass (J = log2(S/8)); the model is the
+faces_wsgm UNet. Train: steps/s of the finest conditional model (the largest grid). Sample: images/s of
+full coarse-to-fine generation, `--steps` steps per scale. Untrained weights: speed does not depend on
+them. Simulated CPU devices share the same cores, so they measure sharding overhead, not speed-up.
+Writes OUT/throughput.json and OUT/throughput.png.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def measure(sizes, batch, steps, repeats):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from configs import faces_wsgm
+  from lib import parallel
+  from wsgm import pyramid, sampling, train, wavelets
+
+  mesh, rows = parallel.data_mesh(), []
+  for size in sizes:
+    config = faces_wsgm.get_config()
+    config.data.image_size, config.pyramid.levels = size, int(np.log2(size // 8))
+    config.train.batch_size = config.sampling.batch_size = batch
+    config.sampling.steps = steps
+    images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
+    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels)
+    batch_on_mesh = parallel.global_batch(mesh, np.asarray(images))
+    models, step_time = {}, None
+    for name in pyramid.model_names(config.pyramid.levels):
+      init_fn, step_fn, model = train.make_steps(config, name, stats, 1)
+      state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
+      models[name] = (model, state.ema_params)
+      if name == "scale_1":
+        step_fn = jax.jit(step_fn)
+        state, loss = step_fn(state, batch_on_mesh)
+        jax.block_until_ready(loss)
+        start = time.perf_counter()
+        for _ in range(repeats):
+          state, loss = step_fn(state, batch_on_mesh)
+        jax.block_until_ready(loss)
+        step_time = (time.perf_counter() - start) / repeats
+    generator = sampling.make_generator(config, models, stats, 1, mesh)
+    jax.block_until_ready(generator(jax.random.key(2)).image)
+    start = time.perf_counter()
+    for i in range(max(repeats // 10, 1)):
+      out = generator(jax.random.key(3 + i))
+    jax.block_until_ready(out.image)
+    sample_time = (time.perf_counter() - start) / max(repeats // 10, 1)
+    rows.append(dict(devices=jax.device_count(), platform=jax.devices()[0].platform, size=size,
+                     levels=config.pyramid.levels, batch=batch, steps_per_scale=steps,
+                     train_steps_per_s=1 / step_time, train_images_per_s=batch / step_time,
+                     sample_images_per_s=batch / sample_time))
+    print(json.dumps(rows[-1]), flush=True)
+  return rows
+
+
+def plot(rows, path):
+  from lib import plots
+  fig, axes = plots.new_figure(2)
+  for devices in sorted({r["devices"] for r in rows}):
+    sel = [r for r in rows if r["devices"] == devices]
+    for ax, key in zip(axes, ("train_steps_per_s", "sample_images_per_s")):
+      ax.loglog([r["size"] for r in sel], [r[key] for r in sel], "o-", label=f"{devices} device(s)")
+  for ax, title in zip(axes, ("training (finest conditional model)", "coarse-to-fine sampling")):
+    ax.set(xlabel="image size", title=f"{title}, {rows[0]['platform']}")
+    ax.legend()
+  axes[0].set_ylabel("steps / s")
+  axes[1].set_ylabel("images / s")
+  plots.save(fig, path)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--out", default="runs/bench")
+  parser.add_argument("--sizes", default="16,32,64")
+  parser.add_argument("--devices", default="1,2,4,8", help="simulated CPU device counts; 0 = attached devices")
+  parser.add_argument("--batch", type=int, default=32)
+  parser.add_argument("--steps", type=int, default=16)
+  parser.add_argument("--repeats", type=int, default=20)
+  parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  sizes = [int(s) for s in args.sizes.split(",")]
+  if args.worker:
+    measure(sizes, args.batch, args.steps, args.repeats)
+    return
+  rows = []
+  for devices in [int(d) for d in args.devices.split(",")]:
+    env = dict(os.environ)
+    if devices:
+      env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+      env["JAX_PLATFORMS"] = "cpu"
+    cmd = [sys.executable, __file__, "--worker", f"--sizes={args.sizes}", f"--batch={args.batch}",
+           f"--steps={args.steps}", f"--repeats={args.repeats}"]
+    print(f"devices={devices or 'attached'} ...", flush=True)
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "throughput.json"), "w") as f:
+    json.dump(rows, f, indent=1)
+  plot(rows, os.path.join(args.out, "throughput.png"))
+  print(f"wrote {args.out}/throughput.json and throughput.png")
+
+
+if __name__ == "__main__":
+  main()
