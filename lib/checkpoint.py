@@ -27,8 +27,10 @@ def quiet_orbax_logs() -> None:
   logging.get_absl_handler().addFilter(_QuietOrbax())
 
 
-def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True)
+def manager(directory: str, max_to_keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
+  """read_only: for sampling and evaluation, which must neither create nor clean up anything."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+                                         cleanup_tmp_directories=not read_only)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
@@ -59,22 +61,27 @@ def _as_json(config) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def write_or_check_config(workdir: str, config, must_match: Iterable[str]) -> None:
-  """First run: write WORKDIR/config.json. Later runs: refuse (naming the fields) if the saved config
-  differs from `config` in any field under the `must_match` prefixes; nothing on disk is touched then."""
+def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
+  """Refuse (naming the fields) if WORKDIR/config.json differs from `config` in any field under the
+  `must_match` prefixes. No saved config: nothing to check."""
   path = os.path.join(workdir, "config.json")
-  current = _as_json(config)
   if not os.path.exists(path):
-    if jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
-      with open(path, "w") as f:
-        json.dump(current, f, indent=1, sort_keys=True)
     return
   with open(path) as f:
     saved = _flatten(json.load(f))
-  now = _flatten(current)
+  now = _flatten(_as_json(config))
   differ = sorted(k for k in set(saved) | set(now)
                   if any(k == p or k.startswith(p + ".") for p in must_match) and saved.get(k) != now.get(k))
   if differ:
     details = ", ".join(f"{k}: saved {saved.get(k)!r} vs given {now.get(k)!r}" for k in differ)
     raise InputError(f"workdir {workdir} was made with a different config ({details}); use a new --workdir")
+
+
+def write_or_check_config(workdir: str, config, must_match: Iterable[str]) -> None:
+  """First run: write WORKDIR/config.json. Later runs: `check_config`; nothing on disk is touched."""
+  check_config(workdir, config, must_match)
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path) and jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(_as_json(config), f, indent=1, sort_keys=True)

@@ -86,3 +86,19 @@ def laplacian_swd(generated, reference, directions=128, patch=7, patches_per_lev
     mean, std = pr.mean(), pr.std() + 1e-12
     out.append(sliced_wasserstein((pa - mean) / std, (pr - mean) / std, directions, rng))
   return out
+
+
+def bootstrap(statistic, samples: np.ndarray, resamples: int = 200, seed: int = 0):
+  """(statistic(samples), its bootstrap standard error); samples are resampled along axis 0."""
+  rng = np.random.default_rng(seed)
+  n = len(samples)
+  values = [statistic(samples[rng.integers(0, n, n)]) for _ in range(resamples)]
+  return float(statistic(samples)), float(np.std(values))
+
+
+def binder_cumulant(m: np.ndarray) -> float:
+  """U4 = 1 - <m^4> / (3 <m^2>^2): 0 for Gaussian m, 2/3 for m = +-const (ordered); 0.6107 at the 2-D
+  Ising critical point."""
+  m2 = np.mean(m ** 2)
+  return float(1 - np.mean(m ** 4) / (3 * m2 ** 2))
+

@@ -36,5 +36,13 @@ def test_missing_checkpoint_names_the_scale(tiny_config, trained_workdir, tmp_pa
   shutil.rmtree(os.path.join(workdir, "scale_1"))
   with pytest.raises(ValueError, match=r"model 'scale_1' has no checkpoint.*--config.train.scale=1"):
     sampling.generate(tiny_config, workdir, 8, jax.random.key(0), 1)
+  assert not os.path.exists(os.path.join(workdir, "scale_1"))     # reading created nothing
   with pytest.raises(ValueError, match="no normalization stats"):
     sampling.generate(tiny_config, str(tmp_path / "empty"), 8, jax.random.key(0), 1)
+
+
+def test_sampling_with_another_architecture_is_refused(tiny_config, trained_workdir):
+  other = tiny_config.copy_and_resolve_references()
+  other.model.base_channels = 16
+  with pytest.raises(ValueError, match="model.base_channels: saved 8 vs given 16"):
+    sampling.generate(other, trained_workdir, 8, jax.random.key(0), 1)

@@ -17,6 +17,7 @@ from wsgm import pyramid, sde, solvers, train, wavelets
 
 def load_models(config, workdir, channels: int, names=None):
   """{name: (model, EMA params)} from each model's latest checkpoint; a missing one is named."""
+  checkpoint.check_config(workdir, config, train.ARCHITECTURE_FIELDS)
   stats = None
   if config.pyramid.levels:
     if not os.path.exists(train.stats_path(workdir)):
@@ -26,8 +27,8 @@ def load_models(config, workdir, channels: int, names=None):
   size = config.data.image_size
   for name in names or pyramid.model_names(config.pyramid.levels):
     directory = os.path.join(workdir, name, "checkpoints")
-    mngr = checkpoint.manager(directory)
-    if mngr.latest_step() is None:
+    mngr = checkpoint.manager(directory, read_only=True) if os.path.isdir(directory) else None
+    if mngr is None or mngr.latest_step() is None:
       raise InputError(f"model {name!r} has no checkpoint in {directory}: train it with "
                        f"--mode=train --config.train.scale={name.replace('scale_', '')}")
     init_fn, _, model = train.make_steps(config, name, stats, channels)

@@ -1,0 +1,71 @@
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lib import metrics, phi4
+
+
+def test_metropolis_leaves_the_gaussian_limit_invariant():
+  """lam = 0: S = phi^T Q phi / 2 with Q = 2 - beta (adjacency), diagonal in Fourier with eigenvalue
+  2 - 2 beta (cos k1 + cos k2). The sampled spectrum must be 1 / that, mode by mode."""
+  size, beta = 8, 0.2
+  run = phi4._make_run(beta, 0.0, 1.5, 2)
+  phi, _ = run(jax.random.key(0), jnp.zeros((512, size, size)), 200)
+  samples = []
+  for i in range(40):
+    phi, _ = run(jax.random.key(i + 1), phi, 4)
+    samples.append(np.asarray(phi))
+  fields = np.concatenate(samples)
+  empirical = (np.abs(np.fft.fft2(fields, norm="ortho")) ** 2).mean(0)
+  k = 2 * np.pi * np.fft.fftfreq(size)
+  exact = 1 / (2 - 2 * beta * (np.cos(k)[:, None] + np.cos(k)[None, :]))
+  assert np.abs(empirical / exact - 1).max() < 0.06
+  assert exact.max() / exact.min() > 1.7          # modes differ by far more than the 6% tolerance
+
+
+def test_observables_on_known_fields():
+  ordered = np.concatenate([np.ones((50, 4, 4, 1)), -np.ones((50, 4, 4, 1))])
+  obs = phi4.observables(ordered, beta=0.3, lam=1.0)
+  assert obs["binder_u4"][0] == pytest.approx(2 / 3)
+  assert obs["abs_magnetization"][0] == pytest.approx(1.0)
+  assert obs["susceptibility"][0] == pytest.approx(0.0, abs=1e-12)
+  assert obs["action_density"][0] == pytest.approx(1 - 2 * 0.3)   # per site: -2 beta + 1 + 0
+  gaussian_m = np.random.default_rng(0).standard_normal(20000)
+  value, error = metrics.bootstrap(metrics.binder_cumulant, gaussian_m)
+  assert abs(value) < 4 * error and 0 < error < 0.02
+
+
+def test_integrated_autocorrelation_of_ar1():
+  rho, n, chains = 0.8, 20000, 8
+  rng = np.random.default_rng(0)
+  x = np.zeros((n, chains))
+  for t in range(1, n):
+    x[t] = rho * x[t - 1] + rng.standard_normal(chains)
+  assert phi4.integrated_autocorrelation(x) == pytest.approx((1 + rho) / (2 * (1 - rho)), rel=0.1)
+  assert phi4.integrated_autocorrelation(rng.standard_normal((n, chains))) == pytest.approx(0.5, abs=0.05)
+
+
+TINY = phi4.Phi4(size=4, beta=0.3, chains=4, samples_per_chain=3, burn_in=100, pilot=200)
+
+
+def test_cache_is_keyed_by_parameters(tmp_path):
+  fields = phi4.load_or_generate(TINY, str(tmp_path))
+  assert fields.shape == (12, 4, 4, 1)
+  path = tmp_path / (TINY.key() + ".npz")
+  mtime = os.path.getmtime(path)
+  np.testing.assert_array_equal(phi4.load_or_generate(TINY, str(tmp_path)), fields)
+  assert os.path.getmtime(path) == mtime                             # read back, not regenerated
+  other = dataclasses.replace(TINY, beta=0.31)
+  assert other.key() != TINY.key() and dataclasses.replace(TINY, seed=1).key() != TINY.key()
+  os.rename(path, tmp_path / (other.key() + ".npz"))                  # a file that lies about its key
+  with pytest.raises(ValueError, match="holds parameters"):
+    phi4.load_or_generate(other, str(tmp_path))
+
+
+def test_too_short_pilot_is_refused():
+  with pytest.raises(ValueError, match="autocorrelation time"):
+    phi4.generate(dataclasses.replace(TINY, size=8, beta=0.68, burn_in=10, pilot=20))
