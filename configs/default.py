@@ -36,6 +36,14 @@ def get_config():
   c.data.hq_resolution = 128     # celeb_a_hq: which prepared resolution
   c.data.workers = 0             # grain worker processes (0 = in the main process)
   c.data.stats_examples = 1024   # examples used to fit the per-scale normalization
+  c.data.phi4 = ml_collections.ConfigDict()   # phi4: lattice field theory data made by MCMC (lib/phi4.py)
+  c.data.phi4.beta = 0.68
+  c.data.phi4.lam = 1.0
+  c.data.phi4.chains = 256
+  c.data.phi4.samples_per_chain = 16
+  c.data.phi4.burn_in = 4000
+  c.data.phi4.pilot = 4000
+  c.data.phi4.cache_dir = "runs/phi4_data"
 
   c.model = ml_collections.ConfigDict()
   c.model.base_channels = 32

@@ -2,7 +2,8 @@
 
 Embedded (offline) sets live in memory: `faces` (scikit-image lfw_subset, the 100 face crops), `textures`
 (patches of scikit-image's grass / gravel / brick photos), `digits` (scikit-learn), `gaussian` (1/|omega|^2
-fields, lib/fields.py). Images are scaled to [-1, 1]; Gaussian fields keep unit mean variance. Test splits
+fields, lib/fields.py), `phi4` (lattice phi^4 MCMC, lib/phi4.py). Images are scaled to [-1, 1]; fields keep
+their physical values. Test splits
 are disjoint from training ones (held-out images, or for textures the bottom fifth of each photo).
 `celeb_a` / `celeb_a_hq/<size>` read a prepared tfds directory through `tfds.data_source` (no TensorFlow).
 """
@@ -15,7 +16,7 @@ import numpy as np
 from lib import fields
 from lib.errors import InputError
 
-EMBEDDED = ("faces", "textures", "digits", "gaussian")
+EMBEDDED = ("faces", "textures", "digits", "gaussian", "phi4")
 TFDS = ("celeb_a", "celeb_a_hq")
 TEXTURES = ("grass", "gravel", "brick")
 
@@ -77,7 +78,18 @@ def _gaussian(cfg, split):
   return np.asarray(fields.sample_field(key, fields.power_spectrum(cfg.image_size), count))
 
 
-_LOADERS = {"faces": _faces, "textures": _textures, "digits": _digits, "gaussian": _gaussian}
+def _phi4(cfg, split):
+  """MCMC fields at data.phi4.beta, made once and cached under data.phi4.cache_dir; the test split is an
+  independent run (other seed, a quarter of the chains)."""
+  from lib import phi4
+  c = cfg.phi4
+  params = phi4.Phi4(size=cfg.image_size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain,
+                     chains=c.chains if split == "train" else max(c.chains // 4, 1), burn_in=c.burn_in,
+                     pilot=c.pilot, seed=cfg.seed + (0 if split == "train" else 1))
+  return phi4.load_or_generate(params, c.cache_dir)
+
+
+_LOADERS = {"faces": _faces, "textures": _textures, "digits": _digits, "gaussian": _gaussian, "phi4": _phi4}
 
 
 def _check(cfg, split):

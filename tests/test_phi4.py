@@ -69,3 +69,26 @@ def test_cache_is_keyed_by_parameters(tmp_path):
 def test_too_short_pilot_is_refused():
   with pytest.raises(ValueError, match="autocorrelation time"):
     phi4.generate(dataclasses.replace(TINY, size=8, beta=0.68, burn_in=10, pilot=20))
+
+
+def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
+  """configs/phi4_wsgm.py shrunk to 8x8 (tiny model, tiny MCMC away from criticality) through main.py."""
+  import json
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  shrink = ["--config.data.image_size=8", "--config.pyramid.levels=1", "--config.model.base_channels=8",
+            "--config.model.channel_mult=(1,)", "--config.model.norm_groups=4", "--config.train.steps=4",
+            "--config.train.batch_size=8", "--config.train.checkpoint_every=4", "--config.data.stats_examples=32",
+            "--config.data.phi4.beta=0.3", "--config.data.phi4.chains=16", "--config.data.phi4.samples_per_chain=4",
+            "--config.data.phi4.burn_in=100", "--config.data.phi4.pilot=200",
+            f"--config.data.phi4.cache_dir={tmp_path / 'cache'}", "--config.sampling.batch_size=8",
+            "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=16",
+            "--config.eval.swd_directions=16", f"--workdir={tmp_path / 'run'}"]
+  for mode in ("train", "sample", "eval"):
+    result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_wsgm.py", f"--mode={mode}", *shrink],
+                            cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+  report = json.load(open(tmp_path / "run" / "eval" / "phi4_wsgm.json"))
+  assert set(report["phi4"]["samples"]) == {"abs_magnetization", "binder_u4", "susceptibility", "action_density"}
+  assert len(os.listdir(tmp_path / "cache")) == 2          # train and test MCMC runs, cached

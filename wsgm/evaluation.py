@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import data, images as image_io, metrics, plots
+from lib import data, images as image_io, metrics, phi4, plots
 from wsgm import sampling, train, wavelets
 
 BANDS = ("H", "V", "D")
@@ -68,6 +68,9 @@ def evaluate(config, workdir: str) -> None:
                                    reference.shape[-1])
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
                 sampler=config.sampling.sampler, num_samples=len(generated), **compare(generated, reference, config))
+  if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC
+    c = config.data.phi4
+    result["phi4"] = {who: phi4.observables(x, c.beta, c.lam) for who, x in (("samples", generated), ("data", reference))}
   with open(os.path.join(out_dir, f"{config.name}.json"), "w") as f:
     json.dump(result, f, indent=1)
   plot_spectra(generated, reference, os.path.join(out_dir, "spectra.png"),

@@ -23,7 +23,8 @@ from wsgm import pyramid, sde, wavelets
 from wsgm.models.unet import UNet
 
 # Config fields that fix what a checkpoint means: a workdir trained with other values cannot be resumed.
-ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "sde")
+ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "data.phi4.beta",
+                       "data.phi4.lam", "sde")
 
 
 class TrainState(flax.struct.PyTreeNode):
