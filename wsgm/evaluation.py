@@ -18,9 +18,11 @@ BANDS = ("H", "V", "D")
 
 
 def reference_images(config, num: int) -> np.ndarray:
-  """num held-out images (fewer if the test split is smaller)."""
+  """num held-out images (fewer if the test split is smaller), a seeded random subset: splits can be
+  ordered (textures come photo by photo), and a prefix would not represent the whole set."""
   if config.data.name in data.EMBEDDED:
-    return data.load_array(config.data, "test")[:num]
+    test = data.load_array(config.data, "test")
+    return test[np.random.default_rng(config.seed).permutation(len(test))[:num]]
   return next(data.batches(config.data, "test", num, config.data.seed))
 
 
