@@ -34,6 +34,7 @@ def get_config():
   c.data.data_dir = ""           # tfds data_dir ("" = tfds default)
   c.data.crop = 140              # celeb_a: center crop side before resizing
   c.data.hq_resolution = 128     # celeb_a_hq: which prepared resolution
+  c.data.grayscale = False       # celeb_a / celeb_a_hq: convert to one gray channel
   c.data.workers = 0             # grain worker processes (0 = in the main process)
   c.data.stats_examples = 1024   # examples used to fit the per-scale normalization
   c.data.phi4 = ml_collections.ConfigDict()   # phi4: lattice field theory data made by MCMC (lib/phi4.py)
@@ -70,6 +71,27 @@ def get_config():
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 256
   c.eval.swd_directions = 128
+  c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
+
+  # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
+  # field RF = 1 + 2 x (#3x3 layers); the global model of the coarsest low-pass has its own depth and RF.
+  c.lcm = ml_collections.ConfigDict()
+  c.lcm.width = 64
+  c.lcm.depth = 21
+  c.lcm.receptive_field = 43
+  c.lcm.coarse_depth = 20
+  c.lcm.coarse_receptive_field = 41
+  c.lcm.sigma_max = 1.0          # local models: pixel noise std sigma_max u^2, u ~ U[0, 1] (/2^j at scale j)
+  c.lcm.coarse_sigma_max = 1.0   # global low-pass model: its own range (its ascent starts there)
+  c.lcm.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # eval: pixel noise std in 1/255 of the image range
+
+  # Stochastic ascent sampler (Kadkhodaie & Simoncelli; wsgm/solvers.stochastic_ascent) for LCM.
+  c.ascent = ml_collections.ConfigDict()
+  c.ascent.h0 = 0.01
+  c.ascent.beta_coarse = 0.01    # global low-pass model: keep much noise, explore (authors' demo)
+  c.ascent.beta_details = 0.5    # conditionals are nearly unimodal: closer to deterministic ascent
+  c.ascent.sigma_final = 0.01
+  c.ascent.max_iters = 20000
 
   c.distributed = False          # multi-host: call jax.distributed.initialize() first
 

@@ -97,13 +97,13 @@ def _check(cfg, split):
     raise DataError(f"split={split!r}: use 'train' or 'test'")
   if cfg.name not in EMBEDDED + TFDS:
     raise DataError(f"unknown dataset data.name={cfg.name!r}: choose from {EMBEDDED + TFDS}")
-  if cfg.image_size < 4 or cfg.image_size & (cfg.image_size - 1):
-    raise DataError(f"data.image_size={cfg.image_size}: use a power of two >= 4")
+  if cfg.image_size < 4 or cfg.image_size % 2:   # the pyramid checks divisibility by 2^J itself
+    raise DataError(f"data.image_size={cfg.image_size}: use an even size >= 4")
 
 
 def channels(cfg) -> int:
   """Colour channels of a dataset's images."""
-  return 3 if cfg.name in TFDS else 1
+  return 3 if cfg.name in TFDS and not cfg.grayscale else 1
 
 
 def load_array(cfg, split: str) -> np.ndarray:
@@ -130,10 +130,11 @@ def _array_batches(images, batch_size, seed, start_step, shard, num_shards) -> I
 
 
 class _CelebAPreprocess(grain.MapTransform):
-  """Center crop to a square of side `crop` (CelebA's face region), resize, scale to [-1, 1]."""
+  """Center crop to a square of side `crop` (CelebA's face region), resize, optionally to gray (ITU-R 601
+  luma, as the LCM paper's gray CelebA), scale to [-1, 1]."""
 
-  def __init__(self, crop: int, size: int):
-    self.crop, self.size = crop, size
+  def __init__(self, crop: int, size: int, grayscale: bool):
+    self.crop, self.size, self.grayscale = crop, size, grayscale
 
   def map(self, example):
     from PIL import Image
@@ -143,6 +144,8 @@ class _CelebAPreprocess(grain.MapTransform):
     top, left = (h - side) // 2, (w - side) // 2
     image = Image.fromarray(image[top:top + side, left:left + side])
     image = np.asarray(image.resize((self.size, self.size), Image.BICUBIC), np.float32)
+    if self.grayscale:
+      image = image @ np.array([[0.299], [0.587], [0.114]], np.float32)
     return image / 127.5 - 1.0
 
 
@@ -164,7 +167,7 @@ def _tfds_batches(cfg, split, batch_size, seed) -> Iterator[np.ndarray]:
                                shard_options=grain.ShardByJaxProcess(drop_remainder=True))
   loader = grain.DataLoader(
       data_source=source, sampler=sampler, worker_count=cfg.workers,
-      operations=[_CelebAPreprocess(cfg.crop, cfg.image_size),
+      operations=[_CelebAPreprocess(cfg.crop, cfg.image_size, cfg.grayscale),
                   grain.Batch(batch_size // jax.process_count(), drop_remainder=True)])
   return iter(loader)
 

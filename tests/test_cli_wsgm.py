@@ -94,7 +94,7 @@ step_fn, losses = jax.jit(step_fn), []
 for i in range(3):
   batch = parallel.global_batch(mesh, images[8 * i:8 * i + 8])
   state, loss = step_fn(state, batch)
-  losses.append(float(loss))
+  losses.append(float(loss["loss"]))
 print(json.dumps(dict(devices=jax.device_count(), shards=len(batch.addressable_shards), losses=losses)))
 """
 

@@ -40,18 +40,19 @@ def test_batches_are_deterministic_and_resume_in_order():
   assert not np.array_equal(other, stream[0])
 
 
-def test_celeba_loader_under_mock_data():
-  cfg = _cfg(name="celeb_a", image_size=16, crop=140)
+@pytest.mark.parametrize("grayscale, channels", [(False, 3), (True, 1)])
+def test_celeba_loader_under_mock_data(grayscale, channels):
+  cfg = _cfg(name="celeb_a", image_size=20, crop=140, grayscale=grayscale)   # 20: sizes need not be 2^k
   with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
     batch = next(data.batches(cfg, "train", 4, seed=0))
-  assert batch.shape == (4, 16, 16, 3) and batch.dtype == np.float32
+  assert batch.shape == (4, 20, 20, channels) and batch.dtype == np.float32
   assert -1 <= batch.min() and batch.max() <= 1
-  assert data.channels(cfg) == 3
+  assert data.channels(cfg) == channels
 
 
 @pytest.mark.parametrize("cfg, message", [
     (_cfg(name="imagenet"), "unknown dataset data.name='imagenet'"),
-    (_cfg(name="faces", image_size=24), "data.image_size=24"),
+    (_cfg(name="faces", image_size=7), "data.image_size=7"),
     (_cfg(name="textures", texture="wood"), "data.texture='wood'"),
     (_cfg(name="celeb_a", data_dir="/nonexistent/tfds"), "not prepared in data_dir=/nonexistent/tfds.*tfds build celeb_a"),
 ])

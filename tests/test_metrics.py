@@ -40,3 +40,16 @@ def test_laplacian_swd_separates_blurred_images(fields_pair):
   blurred = metrics.laplacian_swd(a, metrics._blur(b), directions=32)   # fine details removed
   assert len(same) == 2
   assert same[0] < 0.25 * blurred[0], (same, blurred)
+
+
+def test_ssim_equals_scikit_image():
+  import jax.numpy as jnp
+  from skimage.metrics import structural_similarity
+  from lib.ssim import ssim
+  rng = np.random.default_rng(0)
+  a = rng.uniform(-1, 1, (3, 16, 20, 3))
+  b = np.clip(a + 0.3 * rng.standard_normal(a.shape), -1, 1)
+  ours = np.asarray(ssim(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32), 2.0))
+  reference = [structural_similarity(x, y, data_range=2.0, channel_axis=-1) for x, y in zip(a, b)]
+  np.testing.assert_allclose(ours, reference, atol=1e-5)
+  np.testing.assert_allclose(ssim(jnp.asarray(a), jnp.asarray(a), 2.0), 1.0, atol=1e-6)

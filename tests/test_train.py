@@ -98,11 +98,16 @@ def test_mismatched_config_is_refused_and_nothing_is_touched(tiny_config, tmp_pa
   assert json.load(open(tmp_path / "config.json"))["train"]["steps"] == 8
 
 
+def test_unknown_train_scale_is_refused(tiny_config):
+  with pytest.raises(ValueError, match=r"train.scale='7'.*'coarse', 'scale_1'"):
+    train.selected_models(_copy(tiny_config, **{"train.scale": "7"}), train.WSGM)
+  assert train.selected_models(_copy(tiny_config, **{"train.scale": "1"}), train.WSGM) == ["scale_1"]
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"pyramid.levels": 5}, r"not divisible by 2\^J = 32"),
     ({"model.channel_mult": (1, 2, 2, 2, 2)}, "the 8x8 coarsest grid cannot"),
     ({"model.norm_groups": 3}, "norm_groups=3"),
-    ({"train.scale": "7"}, "train.scale='7'"),
     ({"pyramid.wavelet": "coif99"}, "unknown wavelet 'coif99'"),
 ])
 def test_bad_config_is_refused(tiny_config, overrides, message):

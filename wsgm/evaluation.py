@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib import data, images as image_io, metrics, phi4, plots
-from wsgm import sampling, train, wavelets
+from wsgm import sampling, wavelets
 
 BANDS = ("H", "V", "D")
 
@@ -61,13 +61,13 @@ def plot_spectra(generated, reference, path, title):
   plots.save(fig, path)
 
 
-def evaluate(config, workdir: str) -> None:
-  train.validate(config)
+def evaluate(config, workdir: str, generation: sampling.Generation = sampling.WSGM) -> None:
+  generation.method.validate(config)
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   reference = reference_images(config, config.eval.num_samples)
   generated, _ = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
-                                   reference.shape[-1])
+                                   reference.shape[-1], generation)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
                 sampler=config.sampling.sampler, num_samples=len(generated), **compare(generated, reference, config))
   if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC

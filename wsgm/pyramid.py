@@ -68,9 +68,11 @@ def refine(key, lowpass, scale: int, detail_scores: Sequence[ConditionalScoreFn]
 
 def sample_coarse_to_fine(key, coarse_shape: Sequence[int], lowpass_score: ScoreFn,
                           detail_scores: Sequence[ConditionalScoreFn], stats: Optional[wavelets.PyramidStats],
-                          wavelet: str, sampler: Sampler, times, constrain=_identity) -> PyramidSample:
+                          wavelet: str, sampler: Sampler, times, constrain=_identity,
+                          detail_sampler: Optional[Sampler] = None) -> PyramidSample:
   """coarse_shape: (N, H/2^J, W/2^J, C). `constrain` places freshly drawn noise (e.g. a sharding
-  constraint, so that every scale runs data-parallel)."""
+  constraint, so that every scale runs data-parallel). `detail_sampler` (default: `sampler`) draws the
+  details: WMGM's is a single generator pass."""
   levels = len(detail_scores)
   if levels != (stats.levels if stats is not None else 0):
     raise InputError(f"{levels} conditional score functions for a pyramid with "
@@ -80,4 +82,4 @@ def sample_coarse_to_fine(key, coarse_shape: Sequence[int], lowpass_score: Score
   if levels == 0:
     return PyramidSample(x, ())
   x = wavelets.normalize_lowpass(x, stats, levels, inverse=True)
-  return refine(refine_key, x, levels, detail_scores, stats, wavelet, sampler, times, constrain)
+  return refine(refine_key, x, levels, detail_scores, stats, wavelet, detail_sampler or sampler, times, constrain)

@@ -4,6 +4,7 @@
 and samples.png. With --config.sampling.lowpass=FILE.npz it super-resolves the given low-pass instead.
 """
 import os
+from typing import Callable, List, NamedTuple
 
 from absl import logging
 import jax
@@ -15,23 +16,23 @@ from lib.errors import InputError
 from wsgm import pyramid, sde, solvers, train, wavelets
 
 
-def load_models(config, workdir, channels: int, names=None):
+def load_models(config, workdir, channels: int, names=None, method: train.Method = train.WSGM):
   """{name: (model, EMA params)} from each model's latest checkpoint; a missing one is named."""
-  checkpoint.check_config(workdir, config, train.ARCHITECTURE_FIELDS)
+  checkpoint.check_config(workdir, config, method.architecture_fields)
   stats = None
-  if config.pyramid.levels:
+  if config.pyramid.levels and method.normalized:
     if not os.path.exists(train.stats_path(workdir)):
       raise InputError(f"no normalization stats {train.stats_path(workdir)}: run --mode=train first")
     stats = wavelets.load_stats(train.stats_path(workdir))
   models = {}
   size = config.data.image_size
-  for name in names or pyramid.model_names(config.pyramid.levels):
+  for name in names or method.model_names(config):
     directory = os.path.join(workdir, name, "checkpoints")
     mngr = checkpoint.manager(directory, read_only=True) if os.path.isdir(directory) else None
     if mngr is None or mngr.latest_step() is None:
       raise InputError(f"model {name!r} has no checkpoint in {directory}: train it with "
                        f"--mode=train --config.train.scale={name.replace('scale_', '')}")
-    init_fn, _, model = train.make_steps(config, name, stats, channels)
+    init_fn, _, model = method.make_steps(config, name, stats, channels)
     dummy = jnp.zeros((1, size, size, channels))
     like = jax.eval_shape(init_fn, jax.random.key(0), dummy)
     state = checkpoint.restore(mngr, like)
@@ -55,7 +56,7 @@ def score_functions(models, levels):
   return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
 
 
-def _parts(config, models, mesh):
+def parts(config, models, mesh):
   """(sampler, time grid, coarse score, conditional scores, noise placement) shared by both generators."""
   sampler = solvers.get_sampler(config.sampling.sampler)
   times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
@@ -66,7 +67,7 @@ def _parts(config, models, mesh):
 
 def make_generator(config, models, stats, channels, mesh):
   """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
-  sampler, times, coarse, conditionals, shard = _parts(config, models, mesh)
+  sampler, times, coarse, conditionals, shard = parts(config, models, mesh)
   levels, size = config.pyramid.levels, config.data.image_size
   shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
@@ -75,17 +76,32 @@ def make_generator(config, models, stats, channels, mesh):
 
 def make_super_resolver(config, models, stats, scale, mesh):
   """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
-  sampler, times, _, conditionals, shard = _parts(config, models, mesh)
+  sampler, times, _, conditionals, shard = parts(config, models, mesh)
   return jax.jit(lambda key, low: pyramid.refine(key, low, scale, conditionals, stats, config.pyramid.wavelet,
                                                  sampler, times, shard))
 
 
-def generate(config, workdir, num: int, key, channels: int):
+class Generation(NamedTuple):
+  """How a method's trained models generate: its training Method;
+  make_generator(config, models, stats, channels, mesh) -> jitted key -> PyramidSample;
+  make_super_resolver(config, models, stats, scale, mesh) -> jitted (key, x_scale) -> PyramidSample;
+  superres_models(config, scale) -> the models super-resolution from x_scale needs."""
+  method: train.Method
+  make_generator: Callable
+  make_super_resolver: Callable
+  superres_models: Callable[[object, int], List[str]]
+
+
+WSGM = Generation(train.WSGM, make_generator, make_super_resolver,
+                  lambda config, scale: [f"scale_{j}" for j in range(1, scale + 1)])
+
+
+def generate(config, workdir, num: int, key, channels: int, generation: Generation = WSGM):
   """num samples (rounded up to whole batches), as numpy: (images, [low-passes coarsest first])."""
   mesh = parallel.data_mesh()
   parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
-  models, stats = load_models(config, workdir, channels)
-  generator = make_generator(config, models, stats, channels, mesh)
+  models, stats = load_models(config, workdir, channels, method=generation.method)
+  generator = generation.make_generator(config, models, stats, channels, mesh)
   batches = -(-num // config.sampling.batch_size)
   outs = [jax.device_get(generator(k)) for k in jax.random.split(key, batches)]
   images = np.concatenate([o.image for o in outs])[:num]
@@ -93,7 +109,7 @@ def generate(config, workdir, num: int, key, channels: int):
   return images, lows
 
 
-def _lowpass_input(config):
+def lowpass_input(config):
   """Read sampling.lowpass and infer its scale j from its size."""
   path = config.sampling.lowpass
   if not os.path.exists(path):
@@ -111,21 +127,23 @@ def _lowpass_input(config):
   return low, scale
 
 
-def sample(config, workdir: str) -> None:
-  train.validate(config)
+def sample(config, workdir: str, generation: Generation = WSGM) -> None:
+  generation.method.validate(config)
   out_dir = os.path.join(workdir, "samples")
   os.makedirs(out_dir, exist_ok=True)
   key = jax.random.key(config.seed)
   if config.sampling.lowpass:
-    low, scale = _lowpass_input(config)
+    low, scale = lowpass_input(config)
     mesh = parallel.data_mesh()
     parallel.check_divisible(len(low), "number of low-passes in sampling.lowpass")
-    models, stats = load_models(config, workdir, low.shape[-1], [f"scale_{j}" for j in range(1, scale + 1)])
-    out = jax.device_get(make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
+    models, stats = load_models(config, workdir, low.shape[-1], generation.superres_models(config, scale),
+                                generation.method)
+    out = jax.device_get(generation.make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
     images, lows = out.image, list(out.lowpasses)
     prefix = "superres"
   else:
-    images, lows = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data))
+    images, lows = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data),
+                            generation)
     prefix = "samples"
   index = len([f for f in os.listdir(out_dir) if f.startswith(prefix) and f.endswith(".npz")])
   path = os.path.join(out_dir, f"{prefix}_{index}.npz")   # never overwrite earlier samples

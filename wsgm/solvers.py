@@ -5,7 +5,7 @@ Every sampler has the signature `sampler(score_fn, x_T, times, key) -> x_0` wher
 (see sde.time_grid), and x_T is drawn by the caller from the N(0, I) prior. Steps run in `lax.scan`, so
 a jitted sampler compiles one step whatever the number of steps.
 """
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -68,6 +68,59 @@ def ode_heun(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) 
     x_heun = x + 0.5 * h * (d + _flow(score_fn, x_euler, t_safe))
     return jnp.where(t_next > 0, x_heun, x_euler)
   return _scan_steps(step, x, times, key)
+
+
+class AscentResult(NamedTuple):
+  sample: jax.Array        # (N, ...)
+  iterations: jax.Array    # (N,) denoiser calls each example used before it stopped
+  sigma: jax.Array         # (N,) its last effective noise estimate
+  diverged: jax.Array      # (N,) bool: stopped because its noise grew (see below), not because it converged
+
+
+def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Array, key: jax.Array, h0: float,
+                      beta: float, sigma_final: float, max_iters: int) -> AscentResult:
+  """Coarse-to-fine LCM's sampler: Kadkhodaie & Simoncelli (2021), Algorithm 1, on a batch.
+
+  residual_fn(y) = f(y) ~ y - E[x | y] is a blind denoiser's noise estimate, so sigma_t = ||f(y)|| / sqrt(d)
+  is the effective noise level of y. Each step moves a fraction h_t of the way to the denoised image and
+  injects fresh noise gamma_t z so that the effective noise shrinks by (1 - beta h_t):
+      y <- y - h_t f(y) + gamma_t z,  gamma_t^2 = ((1 - beta h_t)^2 - (1 - h_t)^2) sigma_t^2,
+      h_t = h0 t / (1 + h0 (t - 1)).
+  beta = 1 is deterministic ascent; small beta keeps more noise and explores more. Each example stops
+  once its sigma_t <= sigma_final (its value is frozen from then on); the loop ends when all have stopped
+  or after max_iters iterations. Runs in lax.while_loop, so it jits whatever the number of steps.
+
+  A learned denoiser can point away from the data far from it (f(y) ~ -c y), and by homogeneity the chain
+  then grows geometrically. An example whose sigma_t exceeds twice its first value (or is not finite) is
+  stopped and flagged `diverged`, keeping its last finite state, so callers can count and exclude it.
+  """
+  dims = y[0].size
+
+  def cond(state):
+    t, _, sigma, _, _, _, diverged = state
+    return (t <= max_iters) & jnp.any((sigma > sigma_final) & ~diverged)
+
+  def body(state):
+    t, y, sigma, sigma_first, iterations, key, diverged = state
+    key, noise_key = jax.random.split(key)
+    active = (sigma > sigma_final) & ~diverged
+    h = h0 * t / (1.0 + h0 * (t - 1.0))
+    f = residual_fn(y)
+    sigma_t = jnp.sqrt(jnp.sum(f.reshape(len(f), -1) ** 2, axis=1) / dims)
+    sigma_first = jnp.where(t == 1, sigma_t, sigma_first)
+    now_diverged = active & ~(sigma_t <= 2.0 * sigma_first)     # also catches NaN
+    active = active & ~now_diverged
+    gamma = sigma_t * jnp.sqrt(jnp.maximum((1.0 - beta * h) ** 2 - (1.0 - h) ** 2, 0.0))
+    expand = lambda a: a.reshape((-1,) + (1,) * (y.ndim - 1))
+    y_next = y - h * f + expand(gamma) * jax.random.normal(noise_key, y.shape, y.dtype)
+    return (t + 1, jnp.where(expand(active), y_next, y), jnp.where(active, sigma_t, sigma), sigma_first,
+            iterations + active.astype(jnp.int32), key, diverged | now_diverged)
+
+  inf = jnp.full(y.shape[:1], jnp.inf, y.dtype)
+  start = (jnp.asarray(1.0, y.dtype), y, inf, inf, jnp.zeros(y.shape[:1], jnp.int32), key,
+           jnp.zeros(y.shape[:1], bool))
+  _, y, sigma, _, iterations, _, diverged = lax.while_loop(cond, body, start)
+  return AscentResult(y, iterations, sigma, diverged)
 
 
 SAMPLERS = {

@@ -7,7 +7,7 @@ batch sharded and the state replicated, so the same code runs on 1 CPU or many a
 """
 import itertools
 import os
-from typing import Any
+from typing import Any, Callable, List, NamedTuple, Tuple
 
 from absl import logging
 import flax
@@ -23,8 +23,8 @@ from wsgm import pyramid, sde, wavelets
 from wsgm.models.unet import UNet
 
 # Config fields that fix what a checkpoint means: a workdir trained with other values cannot be resumed.
-ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "data.phi4.beta",
-                       "data.phi4.lam", "sde")
+ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "data.grayscale",
+                       "data.phi4.beta", "data.phi4.lam", "sde")
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -50,8 +50,6 @@ def validate(config) -> None:
   for mult in config.model.channel_mult:
     if (config.model.base_channels * mult) % config.model.norm_groups:
       raise InputError(f"model.base_channels * {mult} is not divisible by model.norm_groups={config.model.norm_groups}")
-  if config.train.scale != "all" and config.train.scale not in ["coarse"] + [str(j) for j in range(1, levels + 1)]:
-    raise InputError(f"train.scale={config.train.scale!r}: use 'all', 'coarse' or a scale in 1..{levels}")
   sde.time_grid(config.train.time_grid, 1, config.sde.T)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
@@ -80,39 +78,47 @@ def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
 
 
 def make_steps(config, name, stats, channels):
-  """(init_fn(key, images) -> TrainState, train_step(state, images) -> (state, loss), model)."""
+  """(init_fn(key, images) -> TrainState, train_step(state, images) -> (state, {metric: value}), model)."""
   model, optimizer = make_model(config, name, channels), make_optimizer(config)
   levels, wavelet, T = config.pyramid.levels, config.pyramid.wavelet, config.sde.T
   io = lambda images: pyramid.model_io(images, name, stats, wavelet, levels)
 
   def init_fn(key, images):
     target, cond = io(images)
-    params = model.init(key, target, jnp.ones(target.shape[:1]), cond)
-    return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params),
-                      jax.random.key_data(jax.random.fold_in(key, 1)))
+    return init_state(key, model.init(key, target, jnp.ones(target.shape[:1]), cond), optimizer)
 
   def train_step(state, images):
-    key, step_key = jax.random.split(jax.random.wrap_key_data(state.rng))
     target, cond = io(images)
-    loss, grads = jax.value_and_grad(loss_fn)(state.params, model, target, cond, step_key, T,
-                                              config.train.time_grid)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    decay = config.train.ema_decay
-    ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema_params, params)
-    return TrainState(state.step + 1, params, ema, opt_state, jax.random.key_data(key)), loss
+    return apply_gradients(state, optimizer, config.train.ema_decay,
+                           lambda params, key: loss_fn(params, model, target, cond, key, T, config.train.time_grid))
 
   return init_fn, train_step, model
+
+
+def init_state(key, params, optimizer) -> TrainState:
+  return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params),
+                    jax.random.key_data(jax.random.fold_in(key, 1)))
+
+
+def apply_gradients(state: TrainState, optimizer, ema_decay: float, loss_of) -> Tuple[TrainState, dict]:
+  """One optimizer + EMA step on loss_of(params, key) -> scalar; the state's RNG advances. Shared by every
+  method whose model is a single network trained on one loss (WSGM score models, LCM denoisers)."""
+  key, step_key = jax.random.split(jax.random.wrap_key_data(state.rng))
+  loss, grads = jax.value_and_grad(loss_of)(state.params, step_key)
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, params)
+  return TrainState(state.step + 1, params, ema, opt_state, jax.random.key_data(key)), {"loss": loss}
 
 
 def stats_path(workdir):
   return os.path.join(workdir, "stats.npz")
 
 
-def fit_or_load_stats(config, workdir):
+def fit_or_load_stats(config, workdir, method):
   """Per-scale normalization: fitted once on training data, then always read back (resumes and sampling
   must use exactly the statistics the models were trained with)."""
-  if config.pyramid.levels == 0:
+  if config.pyramid.levels == 0 or not method.normalized:
     return None
   path = stats_path(workdir)
   if os.path.exists(path):
@@ -124,19 +130,28 @@ def fit_or_load_stats(config, workdir):
   return stats
 
 
-def selected_models(config):
-  names = pyramid.model_names(config.pyramid.levels)
+def pyramid_models(config):
+  """coarse, scale_J, ..., scale_1: one model per factor of the pyramid (WSGM, LCM)."""
+  return pyramid.model_names(config.pyramid.levels)
+
+
+def selected_models(config, method):
+  """train.scale: "all", "coarse", a scale j (its model "scale_j") or a model's own name."""
+  names = method.model_names(config)
   if config.train.scale == "all":
     return names
-  return ["coarse"] if config.train.scale == "coarse" else [f"scale_{config.train.scale}"]
+  name = config.train.scale if config.train.scale in names else f"scale_{config.train.scale}"
+  if name not in names:
+    raise InputError(f"train.scale={config.train.scale!r}: use 'all' or one of {names} (scale_j as j)")
+  return [name]
 
 
-def train_model(config, workdir, name, stats, mesh) -> TrainState:
+def train_model(config, workdir, name, stats, mesh, method) -> Any:
   t = config.train
   images = data.batches(config.data, "train", t.batch_size, config.data.seed)
   first = next(images)
-  init_fn, train_step, _ = make_steps(config, name, stats, first.shape[-1])
-  key = jax.random.fold_in(jax.random.key(config.seed), pyramid.model_names(config.pyramid.levels).index(name))
+  init_fn, train_step, _ = method.make_steps(config, name, stats, first.shape[-1])
+  key = jax.random.fold_in(jax.random.key(config.seed), method.model_names(config).index(name))
   state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(key, parallel.global_batch(mesh, first))
   mngr = checkpoint.manager(os.path.join(workdir, name, "checkpoints"), t.max_to_keep)
   restored = checkpoint.restore(mngr, state)
@@ -150,13 +165,14 @@ def train_model(config, workdir, name, stats, mesh) -> TrainState:
     images = itertools.chain([first], images)
   step_fn = jax.jit(train_step)
   progress = Progress(name, start, t.steps, t.log_every, os.path.join(workdir, name, "tb"))
-  losses = []
+  history = []
   for step in range(start + 1, t.steps + 1):
-    state, loss = step_fn(state, parallel.global_batch(mesh, next(images)))
-    losses.append(loss)
+    state, step_metrics = step_fn(state, parallel.global_batch(mesh, next(images)))
+    history.append(step_metrics)
     if step % t.log_every == 0 or step == t.steps:
-      progress.update(step, {"loss": np.mean(jax.device_get(losses))})
-      losses = []
+      history = jax.device_get(history)
+      progress.update(step, {k: np.mean([m[k] for m in history]) for k in history[0]})
+      history = []
     if step % t.checkpoint_every == 0 or step == t.steps:
       checkpoint.save(mngr, step, state)
   mngr.wait_until_finished()
@@ -164,12 +180,28 @@ def train_model(config, workdir, name, stats, mesh) -> TrainState:
   return state
 
 
-def train(config, workdir: str) -> dict:
-  """Trains the selected models in turn; returns {name: final TrainState}."""
-  validate(config)
-  checkpoint.write_or_check_config(workdir, config, ARCHITECTURE_FIELDS)
+class Method(NamedTuple):
+  """What the generic training loop needs to know about a method (WSGM here, LCM in wsgm/lcm.py, WMGM in
+  wsgm/wmgm.py): its config checks, the fields that fix a checkpoint's meaning, whether it trains on
+  WSGM's per-channel normalized coefficients, its models' names (each gets its own checkpoints), and
+  make_steps(config, name, stats, channels) -> (init_fn(key, images) -> state,
+  train_step(state, images) -> (state, metrics), model). A state has `step`, and `ema_params` for sampling."""
+  validate: Callable[[Any], None]
+  architecture_fields: Tuple[str, ...]
+  normalized: bool
+  make_steps: Callable
+  model_names: Callable[[Any], List[str]] = pyramid_models
+
+
+WSGM = Method(validate, ARCHITECTURE_FIELDS, True, make_steps)
+
+
+def train(config, workdir: str, method: Method = WSGM) -> dict:
+  """Trains the selected models in turn; returns {name: final state}."""
+  method.validate(config)
+  checkpoint.write_or_check_config(workdir, config, method.architecture_fields)
   mesh = parallel.data_mesh()
-  stats = fit_or_load_stats(config, workdir)
-  logging.info("training %s on %d device(s), global batch %d", selected_models(config), jax.device_count(),
-               config.train.batch_size)
-  return {name: train_model(config, workdir, name, stats, mesh) for name in selected_models(config)}
+  stats = fit_or_load_stats(config, workdir, method)
+  names = selected_models(config, method)
+  logging.info("training %s on %d device(s), global batch %d", names, jax.device_count(), config.train.batch_size)
+  return {name: train_model(config, workdir, name, stats, mesh, method) for name in names}

@@ -1,11 +1,12 @@
 """Which modes each experiment (config.experiment) supports, and the function that runs each."""
 from lib.errors import InputError
 from wsgm import evaluation, sampling, train
-from wsgm.experiments import gaussian_theorem
+from wsgm.experiments import gaussian_theorem, lcm
 
 MODES = {
     "gaussian": {"eval": gaussian_theorem.evaluate},
     "wsgm": {"train": train.train, "sample": sampling.sample, "eval": evaluation.evaluate},
+    "lcm": {"train": lcm.train_models, "sample": lcm.sample, "eval": lcm.evaluate},
 }
 
 

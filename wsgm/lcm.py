@@ -1,0 +1,217 @@
+"""Local conditional models (Kadkhodaie, Guth, Mallat, Simoncelli, ICLR 2023).
+
+p(x_0) = p(x_J) prod_j p(xbar_j | x_j), each factor learned as a blind *denoiser* rather than a score network.
+The coarsest low-pass x_J is small, so a global bias-free CNN models it; each conditional p(xbar_j | x_j) is
+a bias-free CNN with a *local* receptive field that sees the noisy details and the clean low-pass. J = 0 is
+the flat pixel-domain denoiser on the same code path.
+
+Units: scale j's coefficients (x_j and xbar_j) are divided by 2^j, one scalar per scale, so the low-pass is a
+local average in image units and white pixel noise of std sigma stays white, with std sigma / 2^j, at every
+scale (the transform is orthonormal). WSGM's per-channel standardization would make the noise level differ
+between channels, which a blind denoiser trained on white noise would not expect.
+
+Uses of one trained model set (coefficients in those units throughout):
+- denoise: the noisy image's coarsest low-pass goes through the global denoiser, then, coarse to fine, each
+  scale's noisy details through its conditional denoiser given the already denoised low-pass.
+- synthesis / super-resolution: stochastic ascent (wsgm/solvers.stochastic_ascent) on x_J, then on each
+  xbar_j given x_j, coarse to fine; super-resolution starts from a given x_j.
+"""
+from typing import Callable, Dict, NamedTuple, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from lib import parallel
+from lib.errors import InputError
+from wsgm import pyramid, solvers, train, wavelets
+from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
+
+# Fields that fix what an LCM checkpoint means.
+ARCHITECTURE_FIELDS = ("lcm", "pyramid", "data.name", "data.image_size", "data.texture", "data.grayscale",
+                       "data.phi4.beta", "data.phi4.lam")
+
+# (noisy y, clean conditioning low-pass or None) -> the noise in y (the residual; denoised = y - f).
+Residual = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def unit(scale: int) -> float:
+  """Scale j's coefficients are divided by 2^j (see the module docstring)."""
+  return 2.0 ** -scale
+
+
+def validate(config) -> None:
+  levels = config.pyramid.levels
+  if levels < 0:
+    raise InputError(f"pyramid.levels={levels}: need J >= 0 (0 = flat pixel-domain denoiser)")
+  if levels:
+    wavelets.check_wavelet(config.pyramid.wavelet)
+    wavelets.check_levels((config.data.image_size,) * 2, levels)
+  m = config.lcm
+  kernel_sizes(m.depth, m.receptive_field)
+  kernel_sizes(m.coarse_depth, m.coarse_receptive_field)
+  for field in ("sigma_max", "coarse_sigma_max"):
+    if m[field] <= 0:
+      raise InputError(f"lcm.{field}={m[field]}: need a positive training noise range")
+  parallel.check_divisible(config.train.batch_size, "train.batch_size")
+
+
+def make_model(config, name: str, channels: int) -> BiasFreeCNN:
+  """The global model on x_J (J > 0) uses the coarse_* fields; conditional and flat (J = 0) models are the
+  local ones whose receptive field the paper varies."""
+  m = config.lcm
+  if name == "coarse" and config.pyramid.levels:
+    return BiasFreeCNN(channels, m.width, m.coarse_depth, m.coarse_receptive_field)
+  out = channels if name == "coarse" else 3 * channels
+  return BiasFreeCNN(out, m.width, m.depth, m.receptive_field)
+
+
+def model_io(images: jax.Array, name: str, wavelet: str, levels: int):
+  """(clean target, conditioning or None) of one model, in scale units."""
+  if levels == 0:
+    return images, None
+  scale = pyramid.scale_of(name) or levels
+  x = images
+  for _ in range(scale):
+    x, details = wavelets.dwt(x, wavelet)
+  if name == "coarse":
+    return x * unit(scale), None
+  return details * unit(scale), x * unit(scale)
+
+
+def sigma_max(config, name: str) -> float:
+  """Top of a model's training noise range, in its scale's units. Local models (conditional, and the flat
+  J = 0 model) all see the same pixel-noise range [0, lcm.sigma_max], which is [0, lcm.sigma_max / 2^j] at
+  scale j: the noise a noisy image actually puts there. The global low-pass model has its own range
+  (lcm.coarse_sigma_max), wide enough for its ascent to start from noise well above the low-pass's spread.
+  The ascent of each model starts at this value."""
+  levels = config.pyramid.levels
+  if name == "coarse" and levels:
+    return config.lcm.coarse_sigma_max
+  return config.lcm.sigma_max * unit(pyramid.scale_of(name))
+
+
+def loss_fn(params, model, target, cond, key, sigma_max):
+  """Blind denoising at sigma = sigma_max u^2, u ~ U[0, 1] per example; squared error of the predicted noise
+  (= of the denoised coefficients) weighted by sigma_d^2 / (sigma^2 + sigma_d^2), sigma_d the batch's
+  coefficient std (EDM's weighting).
+
+  Why not plain MSE: sigma_max must cover the ascent's start, far above the coefficients' spread, and the
+  error grows like sigma^2, so high-noise examples dominate and the denoiser shrinks clean inputs (measured on
+  faces at sigma = 5/255: 29.6 dB out for 34.2 in). Why not 1 / sigma^2 (epsilon prediction): at small sigma
+  a blind bias-free network's output is a fixed function of the clean input, and the unbounded weight drives
+  it to f = 0, the identity denoiser (measured: PSNR out = PSNR in at every sigma). This weight is 1 / sigma^2
+  at high noise and bounded below sigma_d. u^2 rather than u puts a fifth of the examples below sigma_max / 20.
+  """
+  s_key, z_key = jax.random.split(key)
+  sigma = sigma_max * jax.random.uniform(s_key, target.shape[:1] + (1,) * (target.ndim - 1)) ** 2
+  noise = sigma * jax.random.normal(z_key, target.shape, target.dtype)
+  sigma_d2 = jax.lax.stop_gradient(jnp.var(target))
+  weight = sigma_d2 / (sigma ** 2 + sigma_d2)
+  return jnp.mean(weight * (model.apply(params, target + noise, cond) - noise) ** 2)
+
+
+def make_steps(config, name, stats, channels):
+  """train.Method.make_steps for LCM (stats unused: LCM works in fixed per-scale units)."""
+  del stats
+  model = make_model(config, name, channels)
+  optimizer = train.make_optimizer(config)
+  levels, wavelet = config.pyramid.levels, config.pyramid.wavelet
+
+  def init_fn(key, images):
+    target, cond = model_io(images, name, wavelet, levels)
+    return train.init_state(key, model.init(key, target, cond), optimizer)
+
+  def train_step(state, images):
+    target, cond = model_io(images, name, wavelet, levels)
+    return train.apply_gradients(state, optimizer, config.train.ema_decay,
+                                 lambda p, key: loss_fn(p, model, target, cond, key, sigma_max(config, name)))
+
+  return init_fn, train_step, model
+
+
+METHOD = train.Method(validate, ARCHITECTURE_FIELDS, False, make_steps)
+
+
+def residuals(models: Dict[str, Tuple[BiasFreeCNN, dict]]) -> Dict[str, Residual]:
+  """{name: f(y, cond)} from {name: (model, params)}."""
+  return {name: (lambda m, p: lambda y, cond: m.apply(p, y, cond))(m, p) for name, (m, p) in models.items()}
+
+
+def denoise(noisy: jax.Array, fns: Dict[str, Residual], wavelet: str, levels: int) -> jax.Array:
+  """Blind denoising of images (N, H, W, C), coarse to fine (see the module docstring)."""
+  if levels == 0:
+    return noisy - fns["coarse"](noisy, None)
+  pyr = wavelets.decompose(noisy, wavelet, levels)
+  low = pyr.lowpass * unit(levels)
+  low = low - fns["coarse"](low, None)
+  for j in range(levels, 0, -1):
+    details = pyr.details[j - 1] * unit(j)
+    details = details - fns[f"scale_{j}"](details, low)
+    low = wavelets.idwt(low, details, wavelet) * 2.0   # units of scale j -> scale j - 1
+  return low
+
+
+class AscentConfig(NamedTuple):
+  h0: float
+  beta_coarse: float
+  beta_details: float
+  sigma_final: float
+  max_iters: int
+  sigma_init: Tuple[float, ...]     # per scale j = 0..J (index j; 0 = the global/flat model): sigma_max(model)
+
+
+def ascent_config(config) -> AscentConfig:
+  a = config.ascent
+  for field in ("h0", "sigma_final"):
+    if not a[field] > 0:
+      raise InputError(f"ascent.{field}={a[field]}: need a positive value")
+  for field in ("beta_coarse", "beta_details"):
+    if not 0 < a[field] <= 1:
+      raise InputError(f"ascent.{field}={a[field]}: need 0 < beta <= 1 (1 = deterministic ascent)")
+  levels = config.pyramid.levels
+  inits = (sigma_max(config, "coarse"),) + tuple(sigma_max(config, f"scale_{j}") for j in range(1, levels + 1))
+  return AscentConfig(a.h0, a.beta_coarse, a.beta_details, a.sigma_final, a.max_iters, inits)
+
+
+class LcmSample(NamedTuple):
+  image: jax.Array                   # x_0, image units
+  lowpasses: Tuple[jax.Array, ...]   # (x_scale, ..., x_1), coarsest first, in image units (local averages)
+  iterations: Tuple[jax.Array, ...]  # per model sampled, coarse to fine: (N,) ascent iterations (= denoiser calls)
+  diverged: jax.Array                # (N,) bool: some scale's ascent diverged (solvers.stochastic_ascent)
+
+
+def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain) -> solvers.AscentResult:
+  """Stochastic ascent from N(0, sigma_init^2), then one denoising of the final state (counted as an
+  iteration): sigma_t only measures the noise the denoiser removes, so a chain stops with some noise left
+  that this last step takes out (as the ancestral sampler's last Tweedie step does)."""
+  init_key, key = jax.random.split(key)
+  y = constrain(sigma_init * jax.random.normal(init_key, shape))
+  out = solvers.stochastic_ascent(residual, y, key, a.h0, beta, a.sigma_final, a.max_iters)
+  return out._replace(sample=out.sample - residual(out.sample), iterations=out.iterations + 1)
+
+
+def super_resolve(key, lowpass: jax.Array, scale: int, fns: Dict[str, Residual], wavelet: str, a: AscentConfig,
+                  constrain=lambda x: x) -> LcmSample:
+  """Given x_scale in image units (a local average), draw xbar_scale, ..., xbar_1 by conditional ascent."""
+  low, lows, iterations, diverged = lowpass, [], [], jnp.zeros(lowpass.shape[:1], bool)
+  for j, k in zip(range(scale, 0, -1), jax.random.split(key, max(scale, 1))):
+    lows.append(low)
+    shape = low.shape[:-1] + (3 * low.shape[-1],)
+    out = _ascend(k, shape, lambda y, c=low, f=fns[f"scale_{j}"]: f(y, c), a.beta_details, a.sigma_init[j], a,
+                  constrain)
+    iterations.append(out.iterations)
+    diverged = diverged | out.diverged
+    low = wavelets.idwt(low, out.sample, wavelet) * 2.0
+  return LcmSample(low, tuple(lows), tuple(iterations), diverged)
+
+
+def synthesize(key, coarse_shape: Sequence[int], fns: Dict[str, Residual], wavelet: str, levels: int,
+               a: AscentConfig, constrain=lambda x: x) -> LcmSample:
+  """Ascent on the coarsest low-pass with the global model, then super_resolve down to the image."""
+  coarse_key, refine_key = jax.random.split(key)
+  out = _ascend(coarse_key, tuple(coarse_shape), lambda y: fns["coarse"](y, None), a.beta_coarse, a.sigma_init[0],
+                a, constrain)
+  if levels == 0:
+    return LcmSample(out.sample, (), (out.iterations,), out.diverged)
+  fine = super_resolve(refine_key, out.sample, levels, fns, wavelet, a, constrain)
+  return LcmSample(fine.image, fine.lowpasses, (out.iterations,) + fine.iterations, out.diverged | fine.diverged)
