@@ -93,6 +93,28 @@ def get_config():
   c.ascent.sigma_final = 0.01
   c.ascent.max_iters = 20000
 
+  # WMGM (wsgm/wmgm.py): the coarse low-pass by WSGM's score model (model.*, sde.*), the details by a
+  # generator (a UNet fed noise, conditioned on the low-pass) trained with adversarial + MSE + SSIM losses.
+  c.wmgm = ml_collections.ConfigDict()
+  c.wmgm.shared_generator = True       # one generator for every scale (authors), or one per scale
+  c.wmgm.generator = ml_collections.ConfigDict()
+  c.wmgm.generator.base_channels = 32
+  c.wmgm.generator.channel_mult = (1, 2)
+  c.wmgm.generator.num_res_blocks = 1
+  c.wmgm.generator.attn_resolutions = ()
+  c.wmgm.generator.norm_groups = 8
+  c.wmgm.discriminator = ml_collections.ConfigDict()
+  c.wmgm.discriminator.width = 32
+  c.wmgm.discriminator.depth = 2
+  c.wmgm.adversarial_weight = 0.1      # authors' weights
+  c.wmgm.mse_weight = 20.0
+  c.wmgm.ssim_weight = 0.5
+  c.wmgm.g_learning_rate = 1e-4        # authors: AdamW, lr_G 1e-4, lr_D 1e-5, D every 4 G steps
+  c.wmgm.d_learning_rate = 1e-5
+  c.wmgm.d_every = 4
+  c.wmgm.beta1 = 0.5
+  c.wmgm.weight_decay = 0.0
+
   c.distributed = False          # multi-host: call jax.distributed.initialize() first
 
   # Exact-score Gaussian-field experiment (wsgm/experiments/gaussian_theorem.py).

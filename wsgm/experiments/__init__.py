@@ -1,12 +1,17 @@
 """Which modes each experiment (config.experiment) supports, and the function that runs each."""
+import functools
+
 from lib.errors import InputError
-from wsgm import evaluation, sampling, train
+from wsgm import evaluation, sampling, train, wmgm
 from wsgm.experiments import gaussian_theorem, lcm
 
 MODES = {
     "gaussian": {"eval": gaussian_theorem.evaluate},
     "wsgm": {"train": train.train, "sample": sampling.sample, "eval": evaluation.evaluate},
     "lcm": {"train": lcm.train_models, "sample": lcm.sample, "eval": lcm.evaluate},
+    "wmgm": {"train": functools.partial(train.train, method=wmgm.METHOD),
+             "sample": functools.partial(sampling.sample, generation=wmgm.GENERATION),
+             "eval": functools.partial(evaluation.evaluate, generation=wmgm.GENERATION)},
 }
 
 

@@ -1,0 +1,142 @@
+"""SGM vs WSGM vs WMGM on the same data: quality, network evaluations, parameters and sampling time.
+
+For each dataset, trains configs/<data>_sgm.py (pixel-space, J = 0), <data>_wsgm.py and <data>_wmgm.py.
+WMGM's coarse model is WSGM's (same network, same training), so its checkpoint and normalization are copied
+and only the generator is trained: the two methods then differ only in how the details are made. For every
+N in --steps each method samples as many images as the held-out reference and is scored with the eval
+suite (power-spectrum error, histogram W1 of pixels and wavelet bands, Laplacian sliced Wasserstein).
+Writes OUT/wmgm_comparison.json, OUT/wmgm_comparison.png and OUT/<data>_<method>_N16.png sample grids.
+
+python bench/wmgm_comparison.py --out=runs/wmgm_comparison                      # faces, ~15 min on 2 CPU cores
+python bench/wmgm_comparison.py --out=runs/wmgm_comparison --datasets=faces,textures
+"""
+import json
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lib import checkpoint, images as image_io, parallel, plots  # noqa: E402
+from wsgm import evaluation, sampling, train, wmgm  # noqa: E402
+
+flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs inside).")
+flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_{sgm,wsgm,wmgm}.py.")
+flags.DEFINE_list("steps", ["4", "8", "16", "32"], "Reverse-SDE steps per scale N.")
+flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
+FLAGS = flags.FLAGS
+
+METHODS = ("sgm", "wsgm", "wmgm")
+
+
+def load(dataset, method):
+  import importlib
+  c = importlib.import_module(f"configs.{dataset}_{method}").get_config()
+  if FLAGS.train_steps:
+    c.train.steps = c.train.checkpoint_every = FLAGS.train_steps
+  return c
+
+
+def parameter_counts(config, workdir, generation, channels):
+  """{model: trainable parameters} of the sampling networks (WMGM's discriminator listed apart)."""
+  models, stats = sampling.load_models(config, workdir, channels, method=generation.method)
+  counts = {name: int(sum(np.prod(p.shape) for p in jax.tree.leaves(params))) for name, (_, params) in models.items()}
+  if generation is wmgm.GENERATION:
+    init_fn, _, _ = wmgm.make_steps(config, wmgm.model_names(config)[1], stats, channels)
+    size = config.data.image_size
+    shapes = jax.eval_shape(init_fn, jax.random.key(0), jax.ShapeDtypeStruct((2, size, size, channels), np.float32))
+    counts["discriminator (training only)"] = int(sum(np.prod(p.shape) for p in jax.tree.leaves(shapes.d_params)))
+  return counts
+
+
+def network_evaluations(method, levels, steps):
+  return {"sgm": steps, "wsgm": (levels + 1) * steps, "wmgm": steps + levels}[method]
+
+
+def timed_generation(config, workdir, generation, num, channels):
+  """Samples and seconds per image (compile excluded: one warm-up batch first)."""
+  mesh = parallel.data_mesh()
+  models, stats = sampling.load_models(config, workdir, channels, method=generation.method)
+  generator = generation.make_generator(config, models, stats, channels, mesh)
+  jax.block_until_ready(generator(jax.random.key(99)).image)
+  start = time.perf_counter()
+  keys = jax.random.split(jax.random.key(config.seed + 1), -(-num // config.sampling.batch_size))
+  images = np.concatenate([jax.device_get(generator(k).image) for k in keys])[:num]
+  return images, (time.perf_counter() - start) / (len(keys) * config.sampling.batch_size)
+
+
+def run_dataset(dataset):
+  rows, counts = [], {}
+  for method in METHODS:
+    config = load(dataset, method)
+    workdir = os.path.join(FLAGS.out, f"{dataset}_{method}")
+    generation = wmgm.GENERATION if method == "wmgm" else sampling.WSGM
+    if method == "wmgm":   # the coarse score model is WSGM's: copy it, train the generator only
+      source = os.path.join(FLAGS.out, f"{dataset}_wsgm")
+      if not os.path.isdir(os.path.join(workdir, "coarse")):
+        shutil.copytree(os.path.join(source, "coarse"), os.path.join(workdir, "coarse"))
+        shutil.copy(os.path.join(source, "stats.npz"), os.path.join(workdir, "stats.npz"))
+    start = time.time()
+    train.train(config, workdir, generation.method)
+    logging.info("%s %s trained in %.0fs", dataset, method, time.time() - start)
+    reference = evaluation.reference_images(config, config.eval.num_samples)
+    channels = reference.shape[-1]
+    counts[method] = parameter_counts(config, workdir, generation, channels)
+    for n in [int(s) for s in FLAGS.steps]:
+      config.sampling.steps = n
+      images, seconds = timed_generation(config, workdir, generation, len(reference), channels)
+      row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds,
+                 network_evaluations=network_evaluations(method, config.pyramid.levels, n),
+                 **evaluation.compare(images, reference, config))
+      rows.append(row)
+      print(json.dumps({k: v for k, v in row.items() if k != "coefficient_histograms"}), flush=True)
+      if n == 16:
+        image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_N16.png"), images[:32])
+  return rows, counts
+
+
+def plot(rows, path):
+  panels = (("spectrum_error", "power-spectrum error"), ("pixel_histogram", "pixel histogram W1 / std"),
+            ("finest_band_w1", "finest diagonal band W1 / std"), ("seconds_per_image", "seconds / image"))
+  datasets = sorted({r["dataset"] for r in rows})
+  fig, axes = plots.new_figure(len(panels), width=4.0)
+  for ax, (key, title) in zip(axes, panels):
+    for d, ls in zip(datasets, ("-", "--", ":")):
+      for m, color in zip(METHODS, ("C3", "C0", "C2")):
+        sel = [r for r in rows if r["dataset"] == d and r["method"] == m]
+        ax.plot([r["steps"] for r in sel], [r[key] for r in sel], color=color, ls=ls, marker="o", label=f"{d} {m}")
+    ax.set(xscale="log", yscale="log", xlabel="steps per scale N", title=title)
+  axes[0].legend(fontsize=7)
+  plots.save(fig, path)
+
+
+def main(argv):
+  del argv
+  checkpoint.quiet_orbax_logs()
+  os.makedirs(FLAGS.out, exist_ok=True)
+  rows, counts = [], {}
+  for dataset in FLAGS.datasets:
+    r, c = run_dataset(dataset)
+    rows += r
+    counts[dataset] = c
+  for r in rows:   # one number for the plot: the finest scale's diagonal band, where GANs lose texture first
+    r["finest_band_w1"] = r["coefficient_histograms"]["scale_1/D"]
+  with open(os.path.join(FLAGS.out, "wmgm_comparison.json"), "w") as f:
+    json.dump(dict(rows=rows, parameters=counts, device=jax.devices()[0].platform), f, indent=1)
+  plot(rows, os.path.join(FLAGS.out, "wmgm_comparison.png"))
+  print(f"{'data':>8} {'method':>6} {'N':>3} {'NFE':>4} {'s/img':>8} {'spec':>6} {'pix W1':>7} {'D1 W1':>6} swd(fine..coarse)")
+  for r in rows:
+    print(f"{r['dataset']:>8} {r['method']:>6} {r['steps']:>3} {r['network_evaluations']:>4} "
+          f"{r['seconds_per_image']:8.5f} {r['spectrum_error']:6.3f} {r['pixel_histogram']:7.3f} "
+          f"{r['finest_band_w1']:6.3f} {' '.join(f'{s:.3f}' for s in r['swd'])}")
+  print("trainable parameters:", json.dumps(counts))
+  print(f"wrote {FLAGS.out}/wmgm_comparison.json and wmgm_comparison.png")
+
+
+if __name__ == "__main__":
+  app.run(main)
