@@ -71,6 +71,9 @@ def get_config():
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 256
   c.eval.swd_directions = 128
+  c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/steps_sweep.py)
+  c.eval.spectral_threshold = 0.1 # steps to quality: spectrum error at most this ...
+  c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
   c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
 
   # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive

@@ -1,12 +1,7 @@
 """WMGM on the same data and coarse score model as configs/phi4_wsgm.py: the coarsest low-pass by diffusion,
 the detail bands by one shared adversarial generator (see configs/faces_wmgm.py)."""
-from configs import phi4_wsgm
+from configs import faces_wmgm, phi4_wsgm
 
 
 def get_config():
-  c = phi4_wsgm.get_config()
-  c.name = "phi4_wmgm"
-  c.experiment = "wmgm"
-  c.wmgm.g_learning_rate = 5e-4      # short CPU runs; the authors' 1e-4 is for long GPU runs
-  c.wmgm.d_learning_rate = 5e-5
-  return c
+  return faces_wmgm.from_wsgm(phi4_wsgm.get_config(), "phi4_wmgm")

@@ -1,7 +1,7 @@
 """WSGM on lattice phi^4 at its critical point (beta = 0.68, lambda = 1), 32x32, J = 2 (8x8 coarsest).
-The MCMC data are made on first use and cached in runs/phi4_data. Local Metropolis slows down critically
-(tau ~ 200 sweeps at L = 8, ~L^2 beyond), so at L = 32 the sampler refuses the default burn-in/pilot and
-asks for longer chains; a cluster update is the planned fix (issue 4).
+The MCMC data (Metropolis + Swendsen-Wang sign updates, tau_int of a few sweeps) are made on first use and
+cached in runs/phi4_data: 128 chains x 16 fields for training, 32 x 16 held out. --mode=eval samples with
+N = 4 ... 128 steps per scale and compares every N with the MCMC fields (wsgm/steps_sweep.py).
 
 python main.py --config=configs/phi4_wsgm.py --mode=train --workdir=runs/phi4_wsgm
 """
@@ -21,6 +21,11 @@ def get_config():
   c.train.batch_size = 32
   c.train.learning_rate = 1e-3
   c.train.ema_decay = 0.995
+  c.data.phi4.chains = 128
+  c.data.phi4.burn_in = 300
+  c.data.phi4.pilot = 600
   c.sampling.steps = 16
-  c.eval.num_samples = 1024
+  c.eval.num_samples = 256        # U4 bootstrap error ~0.02, hence:
+  c.eval.u4_tolerance = 0.03
+  c.eval.steps_sweep = (4, 8, 16, 32, 64, 128)
   return c

@@ -9,11 +9,13 @@ import pytest
 from lib import metrics, phi4
 
 
-def test_metropolis_leaves_the_gaussian_limit_invariant():
+@pytest.mark.parametrize("cluster", [False, True])
+def test_mcmc_leaves_the_gaussian_limit_invariant(cluster):
   """lam = 0: S = phi^T Q phi / 2 with Q = 2 - beta (adjacency), diagonal in Fourier with eigenvalue
-  2 - 2 beta (cos k1 + cos k2). The sampled spectrum must be 1 / that, mode by mode."""
+  2 - 2 beta (cos k1 + cos k2). The sampled spectrum must be 1 / that, mode by mode, with Metropolis
+  alone and with the Swendsen-Wang sign updates (valid for any even single-site potential)."""
   size, beta = 8, 0.2
-  run = phi4._make_run(beta, 0.0, 1.5, 2)
+  run = phi4._make_run(beta, 0.0, 1.5, 2, cluster)
   phi, _ = run(jax.random.key(0), jnp.zeros((512, size, size)), 200)
   samples = []
   for i in range(40):
@@ -25,6 +27,34 @@ def test_metropolis_leaves_the_gaussian_limit_invariant():
   exact = 1 / (2 - 2 * beta * (np.cos(k)[:, None] + np.cos(k)[None, :]))
   assert np.abs(empirical / exact - 1).max() < 0.06
   assert exact.max() / exact.min() > 1.7          # modes differ by far more than the 6% tolerance
+
+
+def _union_find_labels(right, down):
+  """Independent reference: smallest site index per cluster, by union-find in Python (periodic lattice)."""
+  size = right.shape[0]
+  parent = list(range(size * size))
+
+  def find(i):
+    while parent[i] != i:
+      i = parent[i]
+    return i
+
+  for y in range(size):
+    for x in range(size):
+      for bond, other in ((right[y, x], y * size + (x + 1) % size), (down[y, x], ((y + 1) % size) * size + x)):
+        if bond:
+          a, b = find(y * size + x), find(other)
+          parent[max(a, b)] = min(a, b)
+  return np.array([find(i) for i in range(size * size)]).reshape(size, size)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.5, 0.7])
+def test_cluster_labels_equal_union_find(density):
+  rng = np.random.default_rng(int(density * 10))
+  right, down = rng.random((2, 3, 12, 12)) < density
+  labels = np.asarray(phi4.cluster_labels(jnp.asarray(right), jnp.asarray(down)))
+  for c in range(3):
+    np.testing.assert_array_equal(labels[c], _union_find_labels(right[c], down[c]))
 
 
 def test_observables_on_known_fields():
@@ -84,11 +114,14 @@ def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
             "--config.data.phi4.burn_in=100", "--config.data.phi4.pilot=200",
             f"--config.data.phi4.cache_dir={tmp_path / 'cache'}", "--config.sampling.batch_size=8",
             "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=16",
-            "--config.eval.swd_directions=16", f"--workdir={tmp_path / 'run'}"]
+            "--config.eval.swd_directions=16", "--config.eval.steps_sweep=(2,4)", f"--workdir={tmp_path / 'run'}"]
   for mode in ("train", "sample", "eval"):
     result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_wsgm.py", f"--mode={mode}", *shrink],
                             cwd=root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-  report = json.load(open(tmp_path / "run" / "eval" / "phi4_wsgm.json"))
-  assert set(report["phi4"]["samples"]) == {"abs_magnetization", "binder_u4", "susceptibility", "action_density"}
+  report = json.load(open(tmp_path / "run" / "eval" / "phi4.json"))
+  assert [row["steps"] for row in report["rows"]] == [2, 4] and "steps_to_quality" in report
+  observables = {"abs_magnetization", "binder_u4", "susceptibility", "action_density"}
+  assert set(report["rows"][0]["phi4"]) == observables and set(report["data_phi4"]) == observables
+  assert all(os.path.exists(tmp_path / "run" / "eval" / f) for f in ("quality.png", "fields.png"))
   assert len(os.listdir(tmp_path / "cache")) == 2          # train and test MCMC runs, cached

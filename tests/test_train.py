@@ -3,23 +3,12 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from lib import checkpoint, data
+from tests.overrides import override
 from wsgm import pyramid, train, wavelets
-
-
-def _copy(config, **overrides):
-  c = ml_collections.ConfigDict(config.to_dict())
-  for path, value in overrides.items():
-    node = c
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +66,9 @@ def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
   """Stop after 4 steps, resume to 8: same parameters, bit for bit, as 8 steps straight (the data order
   and the RNG continue from the checkpoint)."""
   only_coarse = {"train.scale": "coarse"}
-  train.train(_copy(tiny_config, **only_coarse, **{"train.steps": 4}), str(tmp_path / "a"))
-  resumed = train.train(_copy(tiny_config, **only_coarse), str(tmp_path / "a"))["coarse"]
-  straight = train.train(_copy(tiny_config, **only_coarse), str(tmp_path / "b"))["coarse"]
+  train.train(override(tiny_config, **only_coarse, **{"train.steps": 4}), str(tmp_path / "a"))
+  resumed = train.train(override(tiny_config, **only_coarse), str(tmp_path / "a"))["coarse"]
+  straight = train.train(override(tiny_config, **only_coarse), str(tmp_path / "b"))["coarse"]
   assert int(resumed.step) == int(straight.step) == 8
   assert _leaves_equal(resumed.params, straight.params)
   assert sorted(os.listdir(tmp_path / "a" / "coarse" / "checkpoints")) == ["4", "8"]
@@ -89,19 +78,19 @@ def test_mismatched_config_is_refused_and_nothing_is_touched(tiny_config, tmp_pa
   workdir = str(tmp_path)
   checkpoint.write_or_check_config(workdir, tiny_config, train.ARCHITECTURE_FIELDS)
   before = open(tmp_path / "config.json").read()
-  other = _copy(tiny_config, **{"model.base_channels": 16, "pyramid.wavelet": "db2", "train.steps": 99})
+  other = override(tiny_config, **{"model.base_channels": 16, "pyramid.wavelet": "db2", "train.steps": 99})
   with pytest.raises(ValueError, match=r"model.base_channels: saved 8 vs given 16.*pyramid.wavelet") as e:
     checkpoint.write_or_check_config(workdir, other, train.ARCHITECTURE_FIELDS)
   assert "train.steps" not in str(e.value)     # training length may change between runs
   assert open(tmp_path / "config.json").read() == before
-  checkpoint.write_or_check_config(workdir, _copy(tiny_config, **{"train.steps": 99}), train.ARCHITECTURE_FIELDS)
+  checkpoint.write_or_check_config(workdir, override(tiny_config, **{"train.steps": 99}), train.ARCHITECTURE_FIELDS)
   assert json.load(open(tmp_path / "config.json"))["train"]["steps"] == 8
 
 
 def test_unknown_train_scale_is_refused(tiny_config):
   with pytest.raises(ValueError, match=r"train.scale='7'.*'coarse', 'scale_1'"):
-    train.selected_models(_copy(tiny_config, **{"train.scale": "7"}), train.WSGM)
-  assert train.selected_models(_copy(tiny_config, **{"train.scale": "1"}), train.WSGM) == ["scale_1"]
+    train.selected_models(override(tiny_config, **{"train.scale": "7"}), train.WSGM)
+  assert train.selected_models(override(tiny_config, **{"train.scale": "1"}), train.WSGM) == ["scale_1"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -112,4 +101,4 @@ def test_unknown_train_scale_is_refused(tiny_config):
 ])
 def test_bad_config_is_refused(tiny_config, overrides, message):
   with pytest.raises(ValueError, match=message):
-    train.validate(_copy(tiny_config, **overrides))
+    train.validate(override(tiny_config, **overrides))

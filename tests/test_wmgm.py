@@ -8,13 +8,14 @@ import optax
 import pytest
 
 from lib import checkpoint, data
+from tests.overrides import override
 from wsgm import experiments, wavelets, wmgm
 
 
 @pytest.fixture(scope="module")
 def tiny_wmgm():
   from tests.configs import tiny_wmgm
-  return tiny_wmgm.get_config()
+  return tiny_wmgm.getoverride()
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +23,9 @@ def faces(tiny_wmgm):
   return jnp.asarray(data.load_array(tiny_wmgm.data, "train"))
 
 
-def _config(base, **overrides):
-  c = base.copy_and_resolve_references()
-  for path, value in overrides.items():
-    node = c
-    *parents, leaf = path.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
-
-
 @pytest.mark.parametrize("shared", [True, False])
 def test_generator_output_shape_at_every_scale(tiny_wmgm, faces, shared):
-  c = _config(tiny_wmgm, **{"pyramid.levels": 2, "wmgm.shared_generator": shared})
+  c = override(tiny_wmgm, **{"pyramid.levels": 2, "wmgm.shared_generator": shared})
   stats = wavelets.fit_stats(faces[:64], "haar", 2)
   assert wmgm.model_names(c) == (["coarse", "generator"] if shared else ["coarse", "scale_2", "scale_1"])
   for name in wmgm.model_names(c)[1:]:
@@ -81,7 +71,7 @@ def test_gradient_clipping_bounds_what_adamw_is_fed(tiny_wmgm, faces):
   """Adam's first moment after one step from zero is (1 - b1) x the gradient it received: with a clip far
   below the raw gradient norm, that gradient must have norm exactly the clip."""
   clip = 1e-3
-  c = _config(tiny_wmgm, **{"train.grad_clip": clip})
+  c = override(tiny_wmgm, **{"train.grad_clip": clip})
   stats = wavelets.fit_stats(faces[:64], "haar", 1)
   init_fn, step_fn, _ = wmgm.make_steps(c, "generator", stats, 1)
   state, metrics = jax.jit(step_fn)(jax.jit(init_fn)(jax.random.key(0), faces[:8]), faces[:8])
@@ -112,7 +102,7 @@ def test_wmgm_modes_end_to_end(tiny_wmgm, tmp_path):
   assert s["image"].shape == (8, 16, 16, 1) and np.all(np.isfinite(s["image"]))
   np.testing.assert_allclose(wavelets.dwt(jnp.asarray(s["image"]), "haar")[0], s["lowpass_0"], atol=1e-5)
   np.savez(tmp_path / "low.npz", lowpass=s["lowpass_0"])
-  experiments.run(_config(tiny_wmgm, **{"sampling.lowpass": str(tmp_path / "low.npz")}), w, "sample")
+  experiments.run(override(tiny_wmgm, **{"sampling.lowpass": str(tmp_path / "low.npz")}), w, "sample")
   sr = np.load(os.path.join(w, "samples", "superres_0.npz"))
   np.testing.assert_allclose(wavelets.dwt(jnp.asarray(sr["image"]), "haar")[0], s["lowpass_0"], atol=1e-5)
   experiments.run(tiny_wmgm, w, "eval")
@@ -128,4 +118,4 @@ def test_wmgm_modes_end_to_end(tiny_wmgm, tmp_path):
 ])
 def test_bad_wmgm_config_is_refused(tiny_wmgm, overrides, message):
   with pytest.raises(ValueError, match=message):
-    wmgm.validate(_config(tiny_wmgm, **overrides))
+    wmgm.validate(override(tiny_wmgm, **overrides))

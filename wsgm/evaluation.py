@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib import data, images as image_io, metrics, phi4, plots
-from wsgm import sampling, wavelets
+from wsgm import sampling, steps_sweep, wavelets
 
 BANDS = ("H", "V", "D")
 
@@ -66,6 +66,9 @@ def evaluate(config, workdir: str, generation: sampling.Generation = sampling.WS
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   reference = reference_images(config, config.eval.num_samples)
+  if config.eval.steps_sweep:
+    steps_sweep.evaluate(config, workdir, generation, reference, compare, sampling.generate)
+    return
   generated, _ = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                    reference.shape[-1], generation)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
