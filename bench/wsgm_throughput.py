@@ -1,12 +1,13 @@
-"""Throughput of WSGM training and sampling vs image size and number of devices. Run by hand:
+"""Throughput of WSGM (and pixel-space SGM) training and sampling vs image size and number of devices:
 
   python bench/wsgm_throughput.py --out=runs/bench                 # CPU, 1/2/4/8 simulated devices
   python bench/wsgm_throughput.py --out=runs/bench --devices=0     # whatever devices are attached (GPU)
+  python bench/wsgm_throughput.py --out=runs/scaling --sizes=32,64,128 --devices=1 --methods=wsgm,sgm
 
-For each image size S the pyramid goes down to an 8x8 low-pass (J = log2(S/8)); the model is the
-faces_wsgm UNet. Train: steps/s of the finest conditional model (the largest grid). Sample: images/s of
-full coarse-to-fine generation, `--steps` steps per scale. Untrained weights: speed does not depend on
-them. Simulated CPU devices share the same cores, so they measure sharding overhead, not speed-up.
+For each image size S the WSGM pyramid goes down to an 8x8 low-pass (J = log2(S/8)); SGM is J = 0; the
+model is the faces_wsgm UNet. Train: steps/s of the finest model (the largest grid). Sample: images/s of
+full generation, `--steps` steps per scale. Untrained weights: speed does not depend on them. Simulated CPU
+devices share the same cores, so they measure sharding overhead, not speed-up.
 Writes OUT/throughput.json and OUT/throughput.png.
 """
 import argparse
@@ -20,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def measure(sizes, batch, steps, repeats):
+def measure(sizes, batch, steps, repeats, methods):
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -29,20 +30,20 @@ def measure(sizes, batch, steps, repeats):
   from wsgm import pyramid, sampling, train, wavelets
 
   mesh, rows = parallel.data_mesh(), []
-  for size in sizes:
+  for method, size in [(m, s) for m in methods for s in sizes]:
     config = faces_wsgm.get_config()
-    config.data.image_size, config.pyramid.levels = size, int(np.log2(size // 8))
+    config.data.image_size, config.pyramid.levels = size, int(np.log2(size // 8)) if method == "wsgm" else 0
     config.train.batch_size = config.sampling.batch_size = batch
     config.sampling.steps = steps
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
-    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels)
+    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None
     batch_on_mesh = parallel.global_batch(mesh, np.asarray(images))
     models, step_time = {}, None
     for name in pyramid.model_names(config.pyramid.levels):
       init_fn, step_fn, model = train.make_steps(config, name, stats, 1)
       state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
       models[name] = (model, state.ema_params)
-      if name == "scale_1":
+      if name == pyramid.model_names(config.pyramid.levels)[-1]:   # the finest model
         step_fn = jax.jit(step_fn)
         state, loss = step_fn(state, batch_on_mesh)
         jax.block_until_ready(loss)
@@ -58,7 +59,7 @@ def measure(sizes, batch, steps, repeats):
       out = generator(jax.random.key(3 + i))
     jax.block_until_ready(out.image)
     sample_time = (time.perf_counter() - start) / max(repeats // 10, 1)
-    rows.append(dict(devices=jax.device_count(), platform=jax.devices()[0].platform, size=size,
+    rows.append(dict(method=method, devices=jax.device_count(), platform=jax.devices()[0].platform, size=size,
                      levels=config.pyramid.levels, batch=batch, steps_per_scale=steps,
                      train_steps_per_s=1 / step_time, train_images_per_s=batch / step_time,
                      sample_images_per_s=batch / sample_time))
@@ -69,11 +70,12 @@ def measure(sizes, batch, steps, repeats):
 def plot(rows, path):
   from lib import plots
   fig, axes = plots.new_figure(2)
-  for devices in sorted({r["devices"] for r in rows}):
-    sel = [r for r in rows if r["devices"] == devices]
+  for method, devices in sorted({(r["method"], r["devices"]) for r in rows}):
+    sel = [r for r in rows if r["devices"] == devices and r["method"] == method]
     for ax, key in zip(axes, ("train_steps_per_s", "sample_images_per_s")):
-      ax.loglog([r["size"] for r in sel], [r[key] for r in sel], "o-", label=f"{devices} device(s)")
-  for ax, title in zip(axes, ("training (finest conditional model)", "coarse-to-fine sampling")):
+      ax.loglog([r["size"] for r in sel], [r[key] for r in sel], "o-" if method == "wsgm" else "s--",
+                label=f"{method}, {devices} device(s)")
+  for ax, title in zip(axes, ("training (finest model)", f"sampling, {rows[0]['steps_per_scale']} steps per scale")):
     ax.set(xlabel="image size", title=f"{title}, {rows[0]['platform']}")
     ax.legend()
   axes[0].set_ylabel("steps / s")
@@ -89,11 +91,12 @@ def main():
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--steps", type=int, default=16)
   parser.add_argument("--repeats", type=int, default=20)
+  parser.add_argument("--methods", default="wsgm", help="wsgm and/or sgm (pixel space, J = 0)")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
   if args.worker:
-    measure(sizes, args.batch, args.steps, args.repeats)
+    measure(sizes, args.batch, args.steps, args.repeats, args.methods.split(","))
     return
   rows = []
   for devices in [int(d) for d in args.devices.split(",")]:
@@ -102,7 +105,7 @@ def main():
       env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
       env["JAX_PLATFORMS"] = "cpu"
     cmd = [sys.executable, __file__, "--worker", f"--sizes={args.sizes}", f"--batch={args.batch}",
-           f"--steps={args.steps}", f"--repeats={args.repeats}"]
+           f"--steps={args.steps}", f"--repeats={args.repeats}", f"--methods={args.methods}"]
     print(f"devices={devices or 'attached'} ...", flush=True)
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
