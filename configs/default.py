@@ -74,6 +74,7 @@ def get_config():
   c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/steps_sweep.py)
   c.eval.spectral_threshold = 0.1 # steps to quality: spectrum error at most this ...
   c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
+  c.eval.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # LCM: pixel noise std in 1/255 of the image range
   c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
 
   # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
@@ -86,7 +87,6 @@ def get_config():
   c.lcm.coarse_receptive_field = 41
   c.lcm.sigma_max = 1.0          # local models: pixel noise std sigma_max u^2, u ~ U[0, 1] (/2^j at scale j)
   c.lcm.coarse_sigma_max = 1.0   # global low-pass model: its own range (its ascent starts there)
-  c.lcm.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # eval: pixel noise std in 1/255 of the image range
 
   # Stochastic ascent sampler (Kadkhodaie & Simoncelli; wsgm/solvers.stochastic_ascent) for LCM.
   c.ascent = ml_collections.ConfigDict()

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import data
+from lib import checkpoint, data
+from tests.overrides import override
 from wsgm import experiments, lcm, solvers, wavelets
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
@@ -184,6 +185,10 @@ def test_lcm_modes_end_to_end(tiny_lcm, tmp_path):
   assert not os.path.exists(os.path.join(w, "stats.npz"))   # LCM works in fixed per-scale units
   experiments.run(tiny_lcm, w, "eval")
   result = json.load(open(os.path.join(w, "eval", "lcm.json")))
+  # eval-only settings may change between runs; the architecture may not
+  checkpoint.check_config(w, override(tiny_lcm, **{"eval.denoise_sigmas": (5,), "ascent.h0": 0.1}), lcm.ARCHITECTURE_FIELDS)
+  with pytest.raises(ValueError, match="lcm.receptive_field: saved 5 vs given 7"):
+    checkpoint.check_config(w, override(tiny_lcm, **{"lcm.receptive_field": 7}), lcm.ARCHITECTURE_FIELDS)
   assert [r["sigma"] for r in result["denoising"]] == [20, 60]
   assert result["denoising"][1]["psnr_noisy"] < result["denoising"][0]["psnr_noisy"]
   assert {"psnr", "ssim", "psnr_mean_of_draws", "bicubic_psnr", "bicubic_ssim"} <= set(result["super_resolution"])
@@ -195,9 +200,7 @@ def test_lcm_modes_end_to_end(tiny_lcm, tmp_path):
   assert s["image"].shape == (8, 16, 16, 1) and s["lowpass_0"].shape == (8, 8, 8, 1)
   assert s["iterations_0"].shape == (8,) and s["iterations_0"].min() >= 1 and s["diverged"].shape == (8,)
   np.savez(tmp_path / "low.npz", lowpass=s["lowpass_0"][:5])    # fewer than a batch: padded, then cut
-  sr = tiny_lcm.copy_and_resolve_references()
-  sr.sampling.lowpass = str(tmp_path / "low.npz")
-  experiments.run(sr, w, "sample")
+  experiments.run(override(tiny_lcm, **{"sampling.lowpass": str(tmp_path / "low.npz")}), w, "sample")
   out = np.load(os.path.join(w, "samples", "superres_0.npz"))
   # the given low-pass (orthonormal units, as WSGM writes it) is kept exactly by the super-resolution
   assert out["image"].shape == (5, 16, 16, 1)
@@ -205,7 +208,5 @@ def test_lcm_modes_end_to_end(tiny_lcm, tmp_path):
 
 
 def test_lcm_bad_ascent_config_is_refused(tiny_lcm):
-  c = tiny_lcm.copy_and_resolve_references()
-  c.ascent.beta_details = 1.5
   with pytest.raises(ValueError, match="ascent.beta_details=1.5"):
-    lcm.ascent_config(c)
+    lcm.ascent_config(override(tiny_lcm, **{"ascent.beta_details": 1.5}))

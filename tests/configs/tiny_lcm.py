@@ -12,7 +12,7 @@ def get_config():
   c.lcm.receptive_field = 5
   c.lcm.coarse_depth = 4
   c.lcm.coarse_receptive_field = 7
-  c.lcm.denoise_sigmas = (20, 60)
+  c.eval.denoise_sigmas = (20, 60)
   c.ascent.h0 = 0.05
   c.ascent.beta_coarse = 0.5
   c.ascent.sigma_final = 0.05

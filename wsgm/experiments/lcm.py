@@ -108,7 +108,7 @@ def denoising(config, fns, clean, key):
   """[{sigma (1/255 of the range), PSNR of the noisy and of the denoised images}] and display rows."""
   fn = jax.jit(lambda y: lcm.denoise(y, fns, config.pyramid.wavelet, config.pyramid.levels))
   rows, table = [clean[:8]], []
-  for sigma, k in zip(config.lcm.denoise_sigmas, jax.random.split(key, len(config.lcm.denoise_sigmas))):
+  for sigma, k in zip(config.eval.denoise_sigmas, jax.random.split(key, len(config.eval.denoise_sigmas))):
     std = sigma / 255 * 2.0      # the [-1, 1] range is 2 wide
     noisy = clean + std * np.asarray(jax.random.normal(k, clean.shape))
     denoised = np.asarray(fn(jnp.asarray(noisy, jnp.float32)))
