@@ -15,7 +15,7 @@ from wsgm import experiments, wavelets, wmgm
 @pytest.fixture(scope="module")
 def tiny_wmgm():
   from tests.configs import tiny_wmgm
-  return tiny_wmgm.getoverride()
+  return tiny_wmgm.get_config()
 
 
 @pytest.fixture(scope="module")
