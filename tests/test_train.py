@@ -27,6 +27,14 @@ def test_model_io_shapes_and_normalization(tiny_config, faces):
   assert raw is faces
 
 
+def test_ema_warms_up_then_uses_the_configured_decay():
+  init, params = {"w": jnp.zeros(3)}, {"w": jnp.ones(3)}
+  first = train.ema_update(init, params, jnp.int32(0), 0.999)      # decay min(0.999, 1/10)
+  np.testing.assert_allclose(first["w"], 0.9, rtol=1e-6)
+  late = train.ema_update(init, params, jnp.int32(100_000), 0.999)  # warmup over: the configured decay
+  np.testing.assert_allclose(late["w"], 0.001, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["coarse", "scale_1"])
 def test_a_few_steps_lower_the_loss(tiny_config, faces, name):
   stats = wavelets.fit_stats(faces, "haar", 1)

@@ -100,6 +100,14 @@ def init_state(key, params, optimizer) -> TrainState:
                     jax.random.key_data(jax.random.fold_in(key, 1)))
 
 
+def ema_update(ema_params, params, step, ema_decay: float):
+  """EMA with warmup: the decay is min(ema_decay, (1 + step) / (10 + step)). A fixed decay keeps weight
+  ema_decay^steps on the initial parameters, whose final layer is zero: after 400 steps at 0.995, phi^4 score
+  models predicted eps ~11% too small and the reverse SDE blew the fields up ~3x."""
+  decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+  return jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema_params, params)
+
+
 def apply_gradients(state: TrainState, optimizer, ema_decay: float, loss_of) -> Tuple[TrainState, dict]:
   """One optimizer + EMA step on loss_of(params, key) -> scalar; the state's RNG advances. Shared by every
   method whose model is a single network trained on one loss (WSGM score models, LCM denoisers)."""
@@ -107,7 +115,7 @@ def apply_gradients(state: TrainState, optimizer, ema_decay: float, loss_of) -> 
   loss, grads = jax.value_and_grad(loss_of)(state.params, step_key)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema_params, params)
+  ema = ema_update(state.ema_params, params, state.step, ema_decay)
   return TrainState(state.step + 1, params, ema, opt_state, jax.random.key_data(key)), {"loss": loss}
 
 

@@ -159,8 +159,7 @@ def make_gan_steps(config, name, stats, channels):
                                          lambda _: (state.d_params, state.d_opt_state), None)
     updates, opt_state = g_opt.update(g_grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    decay = config.train.ema_decay
-    ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema_params, params)
+    ema = train.ema_update(state.ema_params, params, state.step, config.train.ema_decay)
     metrics = dict(g_loss=g_value, d_loss=d_value, g_grad_norm=optax.tree.norm(g_grads),
                    **{k: v / len(scales) for k, v in terms.items()})
     return GanState(state.step + 1, params, ema, opt_state, d_params, d_opt_state, jax.random.key_data(key)), metrics
