@@ -50,8 +50,9 @@ def main(argv):
       print(f"{method:>6} {row['steps']:>4} {nfe:>5} {o['binder_u4'][0]:6.3f}+-{o['binder_u4'][1]:.3f} "
             f"{o['abs_magnetization'][0]:6.3f} {o['susceptibility'][0]:6.2f} {o['action_density'][0]:7.3f} "
             f"{row['spectrum_error']:8.3f} {row['pixel_histogram']:7.3f} {row['seconds_per_sample']:8.4f}")
+    reached = [row for row in r["rows"] if row["steps"] == r["steps_to_quality"]]
     print(f"{method}: steps to quality (spectrum error <= {r['spectral_threshold']}, |dU4| <= {r['u4_tolerance']}): "
-          f"{r['steps_to_quality']}")
+          f"{r['steps_to_quality']}" + (f", {reached[0]['seconds_per_sample']:.4f} s per sample" if reached else ""))
   plot(results, os.path.join(FLAGS.out, "phi4_learned.png"))
   print(f"wrote {FLAGS.out}/phi4_learned.json and phi4_learned.png")
 

@@ -22,7 +22,7 @@ from absl import app, flags, logging  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib import checkpoint, images as image_io, parallel, plots  # noqa: E402
+from lib import checkpoint, images as image_io, plots  # noqa: E402
 from wsgm import evaluation, sampling, train, wmgm  # noqa: E402
 
 flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs inside).")
@@ -58,18 +58,6 @@ def network_evaluations(method, levels, steps):
   return {"sgm": steps, "wsgm": (levels + 1) * steps, "wmgm": steps + levels}[method]
 
 
-def timed_generation(config, workdir, generation, num, channels):
-  """Samples and seconds per image (compile excluded: one warm-up batch first)."""
-  mesh = parallel.data_mesh()
-  models, stats = sampling.load_models(config, workdir, channels, method=generation.method)
-  generator = generation.make_generator(config, models, stats, channels, mesh)
-  jax.block_until_ready(generator(jax.random.key(99)).image)
-  start = time.perf_counter()
-  keys = jax.random.split(jax.random.key(config.seed + 1), -(-num // config.sampling.batch_size))
-  images = np.concatenate([jax.device_get(generator(k).image) for k in keys])[:num]
-  return images, (time.perf_counter() - start) / (len(keys) * config.sampling.batch_size)
-
-
 def run_dataset(dataset):
   rows, counts = [], {}
   for method in METHODS:
@@ -89,7 +77,8 @@ def run_dataset(dataset):
     counts[method] = parameter_counts(config, workdir, generation, channels)
     for n in [int(s) for s in FLAGS.steps]:
       config.sampling.steps = n
-      images, seconds = timed_generation(config, workdir, generation, len(reference), channels)
+      images, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
+                                             channels, generation)
       row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds,
                  network_evaluations=network_evaluations(method, config.pyramid.levels, n),
                  **evaluation.compare(images, reference, config))

@@ -69,10 +69,10 @@ def evaluate(config, workdir: str, generation: sampling.Generation = sampling.WS
   if config.eval.steps_sweep:
     steps_sweep.evaluate(config, workdir, generation, reference, compare, sampling.generate)
     return
-  generated, _ = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
-                                   reference.shape[-1], generation)
+  generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
+                                            reference.shape[-1], generation)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
-                sampler=config.sampling.sampler, num_samples=len(generated), **compare(generated, reference, config))
+                sampler=config.sampling.sampler, num_samples=len(generated), seconds_per_image=seconds, **compare(generated, reference, config))
   if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC
     c = config.data.phi4
     result["phi4"] = {who: phi4.observables(x, c.beta, c.lam) for who, x in (("samples", generated), ("data", reference))}

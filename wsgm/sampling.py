@@ -4,6 +4,7 @@
 and samples.png. With --config.sampling.lowpass=FILE.npz it super-resolves the given low-pass instead.
 """
 import os
+import time
 from typing import Callable, List, NamedTuple
 
 from absl import logging
@@ -96,17 +97,26 @@ WSGM = Generation(train.WSGM, make_generator, make_super_resolver,
                   lambda config, scale: [f"scale_{j}" for j in range(1, scale + 1)])
 
 
-def generate(config, workdir, num: int, key, channels: int, generation: Generation = WSGM):
-  """num samples (rounded up to whole batches), as numpy: (images, [low-passes coarsest first])."""
+class Generated(NamedTuple):
+  images: np.ndarray
+  lowpasses: List[np.ndarray]   # coarsest first
+  seconds_per_image: float      # sampling wall time, compilation excluded
+
+
+def generate(config, workdir, num: int, key, channels: int, generation: Generation = WSGM) -> Generated:
+  """num samples (drawn in whole batches), as numpy, with the time per image once compiled."""
   mesh = parallel.data_mesh()
   parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
   models, stats = load_models(config, workdir, channels, method=generation.method)
-  generator = generation.make_generator(config, models, stats, channels, mesh)
-  batches = -(-num // config.sampling.batch_size)
-  outs = [jax.device_get(generator(k)) for k in jax.random.split(key, batches)]
+  keys = jax.random.split(key, -(-num // config.sampling.batch_size))
+  # Compiled ahead of time so that the timing below is sampling alone, comparable across N and methods.
+  generator = generation.make_generator(config, models, stats, channels, mesh).lower(keys[0]).compile()
+  start = time.perf_counter()
+  outs = [jax.device_get(generator(k)) for k in keys]
+  seconds = (time.perf_counter() - start) / (len(keys) * config.sampling.batch_size)
   images = np.concatenate([o.image for o in outs])[:num]
   lows = [np.concatenate([o.lowpasses[i] for o in outs])[:num] for i in range(config.pyramid.levels)]
-  return images, lows
+  return Generated(images, lows, seconds)
 
 
 def lowpass_input(config):
@@ -142,8 +152,8 @@ def sample(config, workdir: str, generation: Generation = WSGM) -> None:
     images, lows = out.image, list(out.lowpasses)
     prefix = "superres"
   else:
-    images, lows = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data),
-                            generation)
+    images, lows, _ = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data),
+                               generation)
     prefix = "samples"
   index = len([f for f in os.listdir(out_dir) if f.startswith(prefix) and f.endswith(".npz")])
   path = os.path.join(out_dir, f"{prefix}_{index}.npz")   # never overwrite earlier samples

@@ -9,7 +9,6 @@ smallest and of the largest N).
 """
 import json
 import os
-import time
 
 import jax
 import numpy as np
@@ -72,10 +71,8 @@ def evaluate(config, workdir, generation, reference, compare, generate):
   for n in config.eval.steps_sweep:
     run = config.copy_and_resolve_references()
     run.sampling.steps = n
-    start = time.perf_counter()
-    generated, _ = generate(run, workdir, len(reference), jax.random.key(config.seed + 1), reference.shape[-1],
-                            generation)
-    seconds = (time.perf_counter() - start) / len(generated)   # includes compiling once per N
+    generated, _, seconds = generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
+                                     reference.shape[-1], generation)
     rows.append(_row(run, generated, reference, seconds, compare))
     if data_u4 is not None:
       rows[-1]["data_u4"] = data_u4
