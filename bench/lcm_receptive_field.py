@@ -122,7 +122,8 @@ def plot(result, path):
   for ax, s in zip(axes, sigmas):
     for kind, style in zip(KINDS, ("C0o-", "C0^:", "C3s--")):
       ax.plot(rfs, [r[kind][s] for r in result["rows"]], style, label=kind)
-    ax.set(xscale="log", xticks=rfs, xticklabels=rfs, xlabel="receptive field", title=f"sigma = {s}/255")
+    ax.set(xlabel="receptive field", title=f"sigma = {s}/255")
+    plots.log_axis_ticks(ax, rfs)
   axes[0].set_ylabel("PSNR (dB)")
   axes[0].legend()
   plots.save(fig, path)

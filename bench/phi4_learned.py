@@ -2,10 +2,10 @@
 
 Trains configs/phi4_wsgm.py and configs/phi4_sgm.py (or resumes them), runs each one's --mode=eval sweep over
 N (wsgm/steps_sweep.py), and puts the two side by side: U4, |m|, susceptibility, spectrum error and value-
-histogram distance against the MCMC fields, seconds per sample, and steps to quality. Writes
+histogram distance against the MCMC fields, seconds per sample, steps to quality, and the metrics' noise floor. Writes
 OUT/phi4_learned.json and OUT/phi4_learned.png; each workdir keeps its eval/phi4.json, quality.png, fields.png.
 
-python bench/phi4_learned.py --out=runs/phi4_learned          # ~30 min on 2 CPU cores (data, 2 trainings, sweeps)
+python bench/phi4_learned.py --out=runs/phi4_learned --steps=4,8,16,32,64,128,256   # ~2 h on 2 CPU cores
 """
 import json
 import os
@@ -16,12 +16,37 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 from configs import phi4_sgm, phi4_wsgm  # noqa: E402
-from lib import checkpoint, plots  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lib import checkpoint, data, metrics, phi4, plots  # noqa: E402
 from wsgm import evaluation, train  # noqa: E402
 
 flags.DEFINE_string("out", "runs/phi4_learned", "Output directory (workdirs wsgm/ and sgm/ inside).")
 flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
+flags.DEFINE_list("steps", [], "Override eval.steps_sweep, the reverse-SDE steps per scale N (empty: the configs' own).")
 FLAGS = flags.FLAGS
+
+
+def noise_floor(config, trials=4):
+  """What the metrics read for perfect samples: disjoint sets of MCMC training fields, as many as the samples,
+  scored against the same held-out reference (mean and max over the sets). With 256 fields the sign of m
+  splits them unevenly, so the value histogram's floor is far from 0."""
+  reference = evaluation.reference_images(config, config.eval.num_samples)
+  fields = data.load_array(config.data, "train")
+  n = len(reference)
+  order = np.random.default_rng(config.seed).permutation(len(fields))
+
+  def u4(fields):
+    return phi4.observables(fields, config.data.phi4.beta, config.data.phi4.lam)["binder_u4"][0]
+
+  scores = []
+  for k in range(min(trials, len(fields) // n)):
+    subset = fields[order[k * n:(k + 1) * n]]
+    scores.append(dict(spectrum_error=metrics.spectrum_error(subset, reference),
+                       pixel_histogram=metrics.marginal_distance(subset, reference),
+                       u4_error=abs(u4(subset) - u4(reference))))
+  return {key: dict(mean=float(np.mean([s[key] for s in scores])), max=float(np.max([s[key] for s in scores])))
+          for key in scores[0]}
 
 
 def main(argv):
@@ -32,18 +57,24 @@ def main(argv):
     config = module.get_config()
     if FLAGS.train_steps:
       config.train.steps = FLAGS.train_steps
+    if FLAGS.steps:
+      config.eval.steps_sweep = tuple(int(n) for n in FLAGS.steps)
     workdir = os.path.join(FLAGS.out, method)
     train.train(config, workdir)
     evaluation.evaluate(config, workdir)
     with open(os.path.join(workdir, "eval", "phi4.json")) as f:
       results[method] = json.load(f)
+  results["noise_floor"] = noise_floor(config)
   with open(os.path.join(FLAGS.out, "phi4_learned.json"), "w") as f:
     json.dump(results, f, indent=1)
-  data = results["wsgm"]["data_phi4"]
-  print(f"MCMC data: U4 {data['binder_u4'][0]:.3f} +- {data['binder_u4'][1]:.3f}, <|m|> {data['abs_magnetization'][0]:.3f}, "
-        f"chi {data['susceptibility'][0]:.2f}, S/V {data['action_density'][0]:.3f}")
+  mcmc = results["wsgm"]["data_phi4"]
+  print(f"MCMC data: U4 {mcmc['binder_u4'][0]:.3f} +- {mcmc['binder_u4'][1]:.3f}, <|m|> {mcmc['abs_magnetization'][0]:.3f}, "
+        f"chi {mcmc['susceptibility'][0]:.2f}, S/V {mcmc['action_density'][0]:.3f}")
+  print("noise floor (MCMC fields vs the reference, mean / max): "
+        + ", ".join(f"{k} {v['mean']:.3f} / {v['max']:.3f}" for k, v in results["noise_floor"].items()))
   print(f"{'method':>6} {'N':>4} {'NFE':>5} {'U4':>13} {'<|m|>':>6} {'chi':>6} {'S/V':>7} {'spec err':>8} {'hist W1':>7} {'s/sample':>8}")
-  for method, r in results.items():
+  for method in ("wsgm", "sgm"):
+    r = results[method]
     for row in r["rows"]:
       o = row["phi4"]
       nfe = row["steps"] * (r["levels"] + 1)
@@ -58,8 +89,8 @@ def main(argv):
 
 
 def plot(results, path):
-  fig, axes = plots.new_figure(3, width=4.2)
-  data = results["wsgm"]["data_phi4"]
+  fig, axes = plots.new_figure(4, width=4.0)
+  mcmc = results["wsgm"]["data_phi4"]
   for method, style in (("wsgm", "C0o-"), ("sgm", "C3s--")):
     rows = results[method]["rows"]
     ns = [r["steps"] for r in rows]
@@ -67,12 +98,24 @@ def plot(results, path):
                      fmt=style, capsize=3, label=method)
     axes[1].plot(ns, [r["spectrum_error"] for r in rows], style, label=method)
     axes[2].plot(ns, [r["pixel_histogram"] for r in rows], style, label=method)
-  axes[0].axhspan(data["binder_u4"][0] - data["binder_u4"][1], data["binder_u4"][0] + data["binder_u4"][1],
+    # Cost on the x axis: WSGM's N steps per scale are 3N network calls, most of them on small grids.
+    axes[3].plot([r["seconds_per_sample"] for r in rows],
+                 [abs(r["phi4"]["binder_u4"][0] - mcmc["binder_u4"][0]) for r in rows], style, label=method)
+  axes[0].axhspan(mcmc["binder_u4"][0] - mcmc["binder_u4"][1], mcmc["binder_u4"][0] + mcmc["binder_u4"][1],
                   color="k", alpha=0.2, label="MCMC")
-  axes[0].set(xscale="log", xlabel="steps per scale N", title="Binder cumulant U4")
-  axes[1].set(xscale="log", yscale="log", xlabel="steps per scale N", title="power-spectrum error")
-  axes[2].set(xscale="log", yscale="log", xlabel="steps per scale N", title="histogram of phi: W1 / std")
+  axes[0].set(xlabel="steps per scale N", title="Binder cumulant U4")
+  axes[1].set(yscale="log", xlabel="steps per scale N", title="power-spectrum error")
+  axes[2].set(yscale="log", xlabel="steps per scale N", title="histogram of phi: W1 / std")
+  for ax in axes[:3]:
+    plots.log_axis_ticks(ax, ns)
+  floor = results["noise_floor"]
+  for ax, key in zip(axes[1:], ("spectrum_error", "pixel_histogram", "u4_error")):
+    ax.axhline(floor[key]["mean"], color="gray", ls="-.", label="MCMC vs MCMC")
+  axes[3].axhline(results["wsgm"]["u4_tolerance"], color="k", ls=":", label="tolerance")
+  axes[3].set(xscale="log", yscale="log", xlabel="seconds per sample", title="|U4 - U4 MCMC| vs sampling time")
+  axes[3].minorticks_off()   # decade labels only; minor labels overlap on a one-decade range
   axes[0].legend()
+  axes[3].legend()
   plots.save(fig, path)
 
 

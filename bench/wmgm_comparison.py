@@ -5,9 +5,12 @@ WMGM's coarse model is WSGM's (same network, same training), so its checkpoint a
 and only the generator is trained: the two methods then differ only in how the details are made. For every
 N in --steps each method samples as many images as the held-out reference and is scored with the eval
 suite (power-spectrum error, histogram W1 of pixels and wavelet bands, Laplacian sliced Wasserstein).
-Writes OUT/wmgm_comparison.json, OUT/wmgm_comparison.png and OUT/<data>_<method>_N16.png sample grids.
+Diversity given the coarse structure: at N = 16, 8 held-out images' x_J are refined 8 times each, and the mean
+per-pixel std over the draws is the `conditional spread` (GAN bands that ignore their noise give 0).
+Writes OUT/wmgm_comparison.json, OUT/wmgm_comparison.png, OUT/<data>_<method>_N16.png sample grids and
+OUT/<data>_<method>_draws_N16.png (a row per x_J, a column per draw).
 
-python bench/wmgm_comparison.py --out=runs/wmgm_comparison                      # faces, ~15 min on 2 CPU cores
+python bench/wmgm_comparison.py --out=runs/wmgm_comparison                      # faces, ~40 min on 2 CPU cores
 python bench/wmgm_comparison.py --out=runs/wmgm_comparison --datasets=faces,textures
 """
 import json
@@ -20,10 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib import checkpoint, images as image_io, plots  # noqa: E402
-from wsgm import evaluation, sampling, train, wmgm  # noqa: E402
+from lib import checkpoint, images as image_io, parallel, phi4, plots  # noqa: E402
+from wsgm import evaluation, sampling, train, wavelets, wmgm  # noqa: E402
 
 flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs inside).")
 flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_{sgm,wsgm,wmgm}.py.")
@@ -58,8 +62,26 @@ def network_evaluations(method, levels, steps):
   return {"sgm": steps, "wsgm": (levels + 1) * steps, "wmgm": steps + levels}[method]
 
 
+def conditional_draws(config, workdir, generation, reference, lowpasses=8, draws=8):
+  """(lowpasses, draws, H, W, C): images generated from the coarsest low-pass x_J of held-out images, `draws`
+  times each. Their spread is how much the detail models vary once the coarse structure is fixed: a generator
+  that ignores its noise gives identical draws; WSGM's score models sample the conditional law."""
+  levels = config.pyramid.levels
+  x_coarsest = wavelets.decompose(jnp.asarray(reference[:lowpasses]), config.pyramid.wavelet, levels).lowpass
+  models, stats = sampling.load_models(config, workdir, reference.shape[-1],
+                                       generation.superres_models(config, levels), generation.method)
+  refine = generation.make_super_resolver(config, models, stats, levels, parallel.data_mesh())
+  images = np.asarray(refine(jax.random.key(config.seed + 2), jnp.repeat(x_coarsest, draws, axis=0)).image)
+  return images.reshape(lowpasses, draws, *images.shape[1:])
+
+
+def binder_u4(fields, config):
+  """The physics check on phi^4: critical fields have U4 ~ 0.61, and the samples should too."""
+  return phi4.observables(fields, config.data.phi4.beta, config.data.phi4.lam)["binder_u4"]
+
+
 def run_dataset(dataset):
-  rows, counts = [], {}
+  rows, counts, spread = [], {}, {}
   for method in METHODS:
     config = load(dataset, method)
     workdir = os.path.join(FLAGS.out, f"{dataset}_{method}")
@@ -75,6 +97,9 @@ def run_dataset(dataset):
     reference = evaluation.reference_images(config, config.eval.num_samples)
     channels = reference.shape[-1]
     counts[method] = parameter_counts(config, workdir, generation, channels)
+    is_phi4 = config.data.name == "phi4"
+    lo, hi = (-3, 3) if is_phi4 else (-1, 1)
+    data_u4 = binder_u4(reference, config) if is_phi4 else None
     for n in [int(s) for s in FLAGS.steps]:
       config.sampling.steps = n
       images, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
@@ -82,11 +107,18 @@ def run_dataset(dataset):
       row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds,
                  network_evaluations=network_evaluations(method, config.pyramid.levels, n),
                  **evaluation.compare(images, reference, config))
+      if is_phi4:
+        row.update(binder_u4=binder_u4(images, config), data_binder_u4=data_u4)
       rows.append(row)
       print(json.dumps({k: v for k, v in row.items() if k != "coefficient_histograms"}), flush=True)
       if n == 16:
-        image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_N16.png"), images[:32])
-  return rows, counts
+        image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_N16.png"), images[:32], lo=lo, hi=hi)
+        if config.pyramid.levels:
+          draws = conditional_draws(config, workdir, generation, reference)
+          spread[method] = float(draws.std(axis=1).mean())
+          image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_draws_N16.png"),
+                             draws.reshape(-1, *draws.shape[2:]), ncols=draws.shape[1], lo=lo, hi=hi)
+  return rows, counts, spread
 
 
 def plot(rows, path):
@@ -99,7 +131,8 @@ def plot(rows, path):
       for m, color in zip(METHODS, ("C3", "C0", "C2")):
         sel = [r for r in rows if r["dataset"] == d and r["method"] == m]
         ax.plot([r["steps"] for r in sel], [r[key] for r in sel], color=color, ls=ls, marker="o", label=f"{d} {m}")
-    ax.set(xscale="log", yscale="log", xlabel="steps per scale N", title=title)
+    ax.set(yscale="log", xlabel="steps per scale N", title=title)
+    plots.log_axis_ticks(ax, sorted({r["steps"] for r in rows}))
   axes[0].legend(fontsize=7)
   plots.save(fig, path)
 
@@ -108,22 +141,25 @@ def main(argv):
   del argv
   checkpoint.quiet_orbax_logs()
   os.makedirs(FLAGS.out, exist_ok=True)
-  rows, counts = [], {}
+  rows, counts, spreads = [], {}, {}
   for dataset in FLAGS.datasets:
-    r, c = run_dataset(dataset)
+    r, c, spreads[dataset] = run_dataset(dataset)
     rows += r
     counts[dataset] = c
   for r in rows:   # one number for the plot: the finest scale's diagonal band, where GANs lose texture first
     r["finest_band_w1"] = r["coefficient_histograms"]["scale_1/D"]
   with open(os.path.join(FLAGS.out, "wmgm_comparison.json"), "w") as f:
-    json.dump(dict(rows=rows, parameters=counts, device=jax.devices()[0].platform), f, indent=1)
+    json.dump(dict(rows=rows, parameters=counts, conditional_spread=spreads, device=jax.devices()[0].platform), f,
+              indent=1)
   plot(rows, os.path.join(FLAGS.out, "wmgm_comparison.png"))
   print(f"{'data':>8} {'method':>6} {'N':>3} {'NFE':>4} {'s/img':>8} {'spec':>6} {'pix W1':>7} {'D1 W1':>6} swd(fine..coarse)")
   for r in rows:
     print(f"{r['dataset']:>8} {r['method']:>6} {r['steps']:>3} {r['network_evaluations']:>4} "
           f"{r['seconds_per_image']:8.5f} {r['spectrum_error']:6.3f} {r['pixel_histogram']:7.3f} "
-          f"{r['finest_band_w1']:6.3f} {' '.join(f'{s:.3f}' for s in r['swd'])}")
+          f"{r['finest_band_w1']:6.3f} {' '.join(f'{s:.3f}' for s in r['swd'])}"
+          + (f"  U4 {r['binder_u4'][0]:.3f}+-{r['binder_u4'][1]:.3f} (data {r['data_binder_u4'][0]:.3f})" if "binder_u4" in r else ""))
   print("trainable parameters:", json.dumps(counts))
+  print("conditional spread at N = 16 (mean per-pixel std of 8 draws given one x_J):", json.dumps(spreads))
   print(f"wrote {FLAGS.out}/wmgm_comparison.json and wmgm_comparison.png")
 
 

@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+import matplotlib.ticker  # noqa: E402
 
 
 def new_figure(ncols: int, width: float = 5.0, height: float = 4.0):
@@ -14,3 +15,11 @@ def save(fig, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def log_axis_ticks(ax, values) -> None:
+  """Log-scaled x axis labelled exactly at `values` (steps N, receptive fields): the default log locator puts
+  overlapping minor labels like 6x10^0 on ranges under a few decades."""
+  ax.set_xscale("log", base=2)
+  ax.set_xticks(list(values), [str(v) for v in values])
+  ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())

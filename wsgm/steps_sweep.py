@@ -37,11 +37,12 @@ def steps_to_quality(rows, config, data_u4):
 def plot(rows, reference, samples, out_dir, title):
   fig, axes = plots.new_figure(3, width=4.2)
   ns = [r["steps"] for r in rows]
-  axes[0].loglog(ns, [r["spectrum_error"] for r in rows], "o-", label="spectrum error")
-  axes[0].loglog(ns, [r["pixel_histogram"] for r in rows], "s--", label="value histogram W1 / std")
+  axes[0].plot(ns, [r["spectrum_error"] for r in rows], "o-", label="spectrum error")
+  axes[0].plot(ns, [r["pixel_histogram"] for r in rows], "s--", label="value histogram W1 / std")
   if "phi4" in rows[0]:
-    axes[0].loglog(ns, [abs(r["phi4"]["binder_u4"][0] - r["data_u4"]) + 1e-4 for r in rows], "^:", label="|U4 - U4 data|")
-  axes[0].set(xlabel="steps per scale N", title=title)
+    axes[0].plot(ns, [abs(r["phi4"]["binder_u4"][0] - r["data_u4"]) + 1e-4 for r in rows], "^:", label="|U4 - U4 data|")
+  axes[0].set(yscale="log", xlabel="steps per scale N", title=title)
+  plots.log_axis_ticks(axes[0], ns)
   axes[0].legend(fontsize=8)
   colors = plots.plt.cm.viridis(np.linspace(0, 1, len(rows)))
   k, p = metrics.radial_average(metrics.power_spectrum(reference))
