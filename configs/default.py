@@ -76,6 +76,8 @@ def get_config():
   c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
   c.eval.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # LCM: pixel noise std in 1/255 of the image range
   c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
+  c.eval.images = ""             # LCM: .npz with array "images" (N, H, W, C) to evaluate on instead of data.*
+  c.eval.data_range = 2.0        # LCM: width of the images' value range (2 for our [-1, 1]; 1 for [0, 1])
 
   # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
   # field RF = 1 + 2 x (#3x3 layers); the global model of the coarsest low-pass has its own depth and RF.
@@ -87,6 +89,10 @@ def get_config():
   c.lcm.coarse_receptive_field = 41
   c.lcm.sigma_max = 1.0          # local models: pixel noise std sigma_max u^2, u ~ U[0, 1] (/2^j at scale j)
   c.lcm.coarse_sigma_max = 1.0   # global low-pass model: its own range (its ascent starts there)
+  c.lcm.noise_units = "pixel"    # "scale": each local model's range in its own scale's units (the authors')
+  c.lcm.layout = "even"          # local models' 3x3 placement: "even" or "authors" (their BF_CNN_RF rule)
+  c.lcm.first_linear = False     # no ReLU after the first layer (the authors' networks)
+  c.lcm.weights_dir = ""         # the authors' released denoisers instead of our checkpoints (wsgm/lcm_pretrained.py)
 
   # Stochastic ascent sampler (Kadkhodaie & Simoncelli; wsgm/solvers.stochastic_ascent) for LCM.
   c.ascent = ml_collections.ConfigDict()
@@ -95,6 +101,11 @@ def get_config():
   c.ascent.beta_details = 0.5    # conditionals are nearly unimodal: closer to deterministic ascent
   c.ascent.sigma_final = 0.01
   c.ascent.max_iters = 20000
+  c.ascent.stop = "absolute"        # sigma_t <= sigma_final, or "relative": sigma_t <= sigma_final x std(y)
+  c.ascent.fixed_step_coarse = False   # h_t = h0 throughout (else h0 t / (1 + h0 (t - 1)))
+  c.ascent.fixed_step_details = False
+  c.ascent.rescale_lowpass = 0.0    # > 0: min-max rescale each synthesized x_J to [0, this] (authors: 0.8)
+  c.ascent.log_every = 1000         # progress line every this many ascent iterations (0 = none)
 
   # WMGM (wsgm/wmgm.py): the coarse low-pass by WSGM's score model (model.*, sde.*), the details by a
   # generator (a UNet fed noise, conditioned on the low-pass) trained with adversarial + MSE + SSIM losses.

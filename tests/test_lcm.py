@@ -79,32 +79,39 @@ def _gaussian_ascent_setup():
     s2 = jnp.mean(y[:, k:] ** 2, axis=1, keepdims=True)
     return s2 / (c + s2) * y
 
-  def exact(v0, h0, beta, sigma_final):
-    """Large-d limit of the sampler: per-coordinate variance (signal) and noise variance (null) recursion."""
+  def exact(v0, h0, beta, sigma_final, fixed_step=False, relative_stop=False):
+    """Large-d limit of the sampler: per-coordinate variance (signal) and noise variance (null) recursion.
+    fixed_step: h = h0; relative_stop: stop once sigma_t <= sigma_final x std(y) of the updated state."""
     v, n, t = np.full(k, v0), v0, 1
     while True:
-      h = h0 * t / (1 + h0 * (t - 1))
+      h = h0 if fixed_step else h0 * t / (1 + h0 * (t - 1))
       f2 = (k * np.mean((n / (cs + n)) ** 2 * v) + (d - k) * n) / d   # E ||f(y)||^2 / d
       g2 = ((1 - beta * h) ** 2 - (1 - h) ** 2) * f2
       v, n = (1 - h * n / (cs + n)) ** 2 * v + g2, (1 - h) ** 2 * n + g2
-      if np.sqrt(f2) <= sigma_final:
+      scale = np.sqrt((k * np.mean(v) + (d - k) * n) / d) if relative_stop else 1.0
+      if np.sqrt(f2) <= sigma_final * scale:
         return v, t
       t += 1
 
   return d, cs, residual, exact
 
 
-@pytest.mark.parametrize("h0, beta", [(0.01, 0.1), (0.0005, 0.1)])
-def test_ascent_on_gaussian_matches_its_exact_recursion(h0, beta):
+@pytest.mark.parametrize("h0, beta, fixed_step, relative_stop",
+                         [(0.01, 0.1, False, False), (0.0005, 0.1, False, False),
+                          (0.05, 0.2, True, False), (0.01, 0.1, False, True)])   # the LCM authors' two variants
+def test_ascent_on_gaussian_matches_its_exact_recursion(h0, beta, fixed_step, relative_stop):
   d, cs, residual, exact = _gaussian_ascent_setup()
   y0 = 2.0 * jax.random.normal(jax.random.key(0), (1024, d))
-  out = jax.jit(lambda y, key: solvers.stochastic_ascent(residual, y, key, h0, beta, 0.01, 5000))(y0, jax.random.key(1))
+  out = jax.jit(lambda y, key: solvers.stochastic_ascent(residual, y, key, h0, beta, 0.01, 5000, fixed_step,
+                                                         relative_stop))(y0, jax.random.key(1))
   empirical = np.asarray(out.sample).var(axis=0)[:len(cs)]
-  variance, steps = exact(4.0, h0, beta, 0.01)
+  variance, steps = exact(4.0, h0, beta, 0.01, fixed_step, relative_stop)
   assert abs(np.mean(empirical / variance) - 1) < 0.02         # 1024 samples x 256 coordinates
   assert abs(float(np.median(out.iterations)) - steps) <= 0.05 * steps
   assert np.all(np.asarray(out.sigma) <= 0.01)
-  if h0 < 0.001:   # small steps: the sampler's law converges to the prior
+  if fixed_step or relative_stop:   # the variants change the step count, checked above: fixed h needs more
+    assert steps > exact(4.0, h0, beta, 0.01)[1]
+  elif h0 < 0.001:   # small steps: the sampler's law converges to the prior
     assert abs(np.mean(empirical / cs) - 1) < 0.08, np.mean(empirical / cs)
   else:            # large steps: a visible O(h) deficit, the reason h0 and beta are config fields
     assert np.mean(empirical / cs) < 0.9

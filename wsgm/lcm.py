@@ -34,6 +34,9 @@ ARCHITECTURE_FIELDS = ("lcm", "pyramid", "data.name", "data.image_size", "data.t
 Residual = Callable[[jax.Array, jax.Array], jax.Array]
 
 
+NOISE_UNITS = ("pixel", "scale")
+
+
 def unit(scale: int) -> float:
   """Scale j's coefficients are divided by 2^j (see the module docstring)."""
   return 2.0 ** -scale
@@ -47,8 +50,10 @@ def validate(config) -> None:
     wavelets.check_wavelet(config.pyramid.wavelet)
     wavelets.check_levels((config.data.image_size,) * 2, levels)
   m = config.lcm
-  kernel_sizes(m.depth, m.receptive_field)
+  kernel_sizes(m.depth, m.receptive_field, m.layout)
   kernel_sizes(m.coarse_depth, m.coarse_receptive_field)
+  if m.noise_units not in NOISE_UNITS:
+    raise InputError(f"lcm.noise_units={m.noise_units!r}: choose from {NOISE_UNITS}")
   for field in ("sigma_max", "coarse_sigma_max"):
     if m[field] <= 0:
       raise InputError(f"lcm.{field}={m[field]}: need a positive training noise range")
@@ -59,10 +64,10 @@ def make_model(config, name: str, channels: int) -> BiasFreeCNN:
   """The global model on x_J (J > 0) uses the coarse_* fields; conditional and flat (J = 0) models are the
   local ones whose receptive field the paper varies."""
   m = config.lcm
-  if name == "coarse" and config.pyramid.levels:
-    return BiasFreeCNN(channels, m.width, m.coarse_depth, m.coarse_receptive_field)
+  if name == "coarse" and config.pyramid.levels:   # all-3x3 (RF = 1 + 2 depth) or evenly spread
+    return BiasFreeCNN(channels, m.width, m.coarse_depth, m.coarse_receptive_field, "even", m.first_linear)
   out = channels if name == "coarse" else 3 * channels
-  return BiasFreeCNN(out, m.width, m.depth, m.receptive_field)
+  return BiasFreeCNN(out, m.width, m.depth, m.receptive_field, m.layout, m.first_linear)
 
 
 def model_io(images: jax.Array, name: str, wavelet: str, levels: int):
@@ -83,10 +88,16 @@ def sigma_max(config, name: str) -> float:
   J = 0 model) all see the same pixel-noise range [0, lcm.sigma_max], which is [0, lcm.sigma_max / 2^j] at
   scale j: the noise a noisy image actually puts there. The global low-pass model has its own range
   (lcm.coarse_sigma_max), wide enough for its ascent to start from noise well above the low-pass's spread.
-  The ascent of each model starts at this value."""
+  The ascent of each model starts at this value.
+
+  lcm.noise_units = "scale" is the LCM authors' convention instead: every local model trains on sigma in
+  [0, lcm.sigma_max] in its *own* scale's units (so pixel noise of std sigma reaches scale j as sigma / 2^j,
+  inside that range), and every ascent starts at lcm.sigma_max."""
   levels = config.pyramid.levels
   if name == "coarse" and levels:
     return config.lcm.coarse_sigma_max
+  if config.lcm.noise_units == "scale":
+    return config.lcm.sigma_max
   return config.lcm.sigma_max * unit(pyramid.scale_of(name))
 
 
@@ -158,6 +169,11 @@ class AscentConfig(NamedTuple):
   sigma_final: float
   max_iters: int
   sigma_init: Tuple[float, ...]     # per scale j = 0..J (index j; 0 = the global/flat model): sigma_max(model)
+  fixed_step_coarse: bool = False   # h_t = h0 for the global model (else h0 t / (1 + h0 (t - 1)))
+  fixed_step_details: bool = False
+  relative_stop: bool = False       # stop at sigma_t <= sigma_final x std(y) (else sigma_t <= sigma_final)
+  rescale_lowpass: float = 0.0      # > 0: min-max rescale each synthesized x_J to [0, this] before its details
+  log_every: int = 0                # progress line every this many iterations (0 = none)
 
 
 def ascent_config(config) -> AscentConfig:
@@ -168,9 +184,15 @@ def ascent_config(config) -> AscentConfig:
   for field in ("beta_coarse", "beta_details"):
     if not 0 < a[field] <= 1:
       raise InputError(f"ascent.{field}={a[field]}: need 0 < beta <= 1 (1 = deterministic ascent)")
+  if a.stop not in ("absolute", "relative"):
+    raise InputError(f"ascent.stop={a.stop!r}: choose 'absolute' (sigma_t <= sigma_final) or 'relative' "
+                     "(sigma_t <= sigma_final x std(y), the LCM authors' rule)")
+  if not a.rescale_lowpass >= 0:
+    raise InputError(f"ascent.rescale_lowpass={a.rescale_lowpass}: need >= 0 (0 = off)")
   levels = config.pyramid.levels
   inits = (sigma_max(config, "coarse"),) + tuple(sigma_max(config, f"scale_{j}") for j in range(1, levels + 1))
-  return AscentConfig(a.h0, a.beta_coarse, a.beta_details, a.sigma_final, a.max_iters, inits)
+  return AscentConfig(a.h0, a.beta_coarse, a.beta_details, a.sigma_final, a.max_iters, inits, a.fixed_step_coarse,
+                      a.fixed_step_details, a.stop == "relative", float(a.rescale_lowpass), int(a.log_every))
 
 
 class LcmSample(NamedTuple):
@@ -180,13 +202,15 @@ class LcmSample(NamedTuple):
   diverged: jax.Array                # (N,) bool: some scale's ascent diverged (solvers.stochastic_ascent)
 
 
-def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain) -> solvers.AscentResult:
+def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain,
+            fixed_step: bool) -> solvers.AscentResult:
   """Stochastic ascent from N(0, sigma_init^2), then one denoising of the final state (counted as an
   iteration): sigma_t only measures the noise the denoiser removes, so a chain stops with some noise left
   that this last step takes out (as the ancestral sampler's last Tweedie step does)."""
   init_key, key = jax.random.split(key)
   y = constrain(sigma_init * jax.random.normal(init_key, shape))
-  out = solvers.stochastic_ascent(residual, y, key, a.h0, beta, a.sigma_final, a.max_iters)
+  out = solvers.stochastic_ascent(residual, y, key, a.h0, beta, a.sigma_final, a.max_iters, fixed_step,
+                                  a.relative_stop, a.log_every)
   return out._replace(sample=out.sample - residual(out.sample), iterations=out.iterations + 1)
 
 
@@ -198,7 +222,7 @@ def super_resolve(key, lowpass: jax.Array, scale: int, fns: Dict[str, Residual],
     lows.append(low)
     shape = low.shape[:-1] + (3 * low.shape[-1],)
     out = _ascend(k, shape, lambda y, c=low, f=fns[f"scale_{j}"]: f(y, c), a.beta_details, a.sigma_init[j], a,
-                  constrain)
+                  constrain, a.fixed_step_details)
     iterations.append(out.iterations)
     diverged = diverged | out.diverged
     low = wavelets.idwt(low, out.sample, wavelet) * 2.0
@@ -210,8 +234,12 @@ def synthesize(key, coarse_shape: Sequence[int], fns: Dict[str, Residual], wavel
   """Ascent on the coarsest low-pass with the global model, then super_resolve down to the image."""
   coarse_key, refine_key = jax.random.split(key)
   out = _ascend(coarse_key, tuple(coarse_shape), lambda y: fns["coarse"](y, None), a.beta_coarse, a.sigma_init[0],
-                a, constrain)
+                a, constrain, a.fixed_step_coarse)
   if levels == 0:
     return LcmSample(out.sample, (), (out.iterations,), out.diverged)
-  fine = super_resolve(refine_key, out.sample, levels, fns, wavelet, a, constrain)
+  low = out.sample
+  if a.rescale_lowpass:   # the authors' multi_scale_synthesis: rescale_image_range(low, 0.8), per image
+    lo, hi = (f(low, axis=(1, 2, 3), keepdims=True) for f in (jnp.min, jnp.max))
+    low = (low - lo) / (hi - lo) * a.rescale_lowpass
+  fine = super_resolve(refine_key, low, levels, fns, wavelet, a, constrain)
   return LcmSample(fine.image, fine.lowpasses, (out.iterations,) + fine.iterations, out.diverged | fine.diverged)

@@ -7,9 +7,11 @@ a jitted sampler compiles one step whatever the number of steps.
 """
 from typing import Callable, NamedTuple
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 from jax import lax
+import numpy as np
 
 from wsgm import sde
 from lib.errors import InputError
@@ -70,15 +72,21 @@ def ode_heun(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) 
   return _scan_steps(step, x, times, key)
 
 
+def _log_ascent(t, active, level):
+  logging.info("stochastic ascent: iteration %d, %d chains running, median level %.4g", int(t), int(active),
+               float(np.nanmedian(level)) if np.isfinite(level) else float("nan"))
+
+
 class AscentResult(NamedTuple):
   sample: jax.Array        # (N, ...)
   iterations: jax.Array    # (N,) denoiser calls each example used before it stopped
-  sigma: jax.Array         # (N,) its last effective noise estimate
+  sigma: jax.Array         # (N,) its last effective noise estimate (relative to std(y) with relative_stop)
   diverged: jax.Array      # (N,) bool: stopped because its noise grew (see below), not because it converged
 
 
 def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Array, key: jax.Array, h0: float,
-                      beta: float, sigma_final: float, max_iters: int) -> AscentResult:
+                      beta: float, sigma_final: float, max_iters: int, fixed_step: bool = False,
+                      relative_stop: bool = False, log_every: int = 0) -> AscentResult:
   """Coarse-to-fine LCM's sampler: Kadkhodaie & Simoncelli (2021), Algorithm 1, on a batch.
 
   residual_fn(y) = f(y) ~ y - E[x | y] is a blind denoiser's noise estimate, so sigma_t = ||f(y)|| / sqrt(d)
@@ -90,6 +98,12 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
   once its sigma_t <= sigma_final (its value is frozen from then on); the loop ends when all have stopped
   or after max_iters iterations. Runs in lax.while_loop, so it jits whatever the number of steps.
 
+  Two variants of the authors' code (their `one_scale_synthesis`): `fixed_step` keeps h_t = h0 (they use it
+  for the global low-pass model); `relative_stop` stops once sigma_t <= sigma_final x std(y) of the updated
+  state, their rule in SNR terms (20 log10(std(y) / sigma_t) >= 20 log10(1 / sigma_final)).
+  log_every > 0 logs the iteration, the chains still running and their median level every that many
+  iterations (from inside the loop), so a run of thousands of steps shows progress.
+
   A learned denoiser can point away from the data far from it (f(y) ~ -c y), and by homogeneity the chain
   then grows geometrically. An example whose sigma_t exceeds twice its first value (or is not finite) is
   stopped and flagged `diverged`, keeping its last finite state, so callers can count and exclude it.
@@ -97,14 +111,14 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
   dims = y[0].size
 
   def cond(state):
-    t, _, sigma, _, _, _, diverged = state
-    return (t <= max_iters) & jnp.any((sigma > sigma_final) & ~diverged)
+    t, _, level, _, _, _, diverged = state
+    return (t <= max_iters) & jnp.any((level > sigma_final) & ~diverged)
 
   def body(state):
-    t, y, sigma, sigma_first, iterations, key, diverged = state
+    t, y, level, sigma_first, iterations, key, diverged = state
     key, noise_key = jax.random.split(key)
-    active = (sigma > sigma_final) & ~diverged
-    h = h0 * t / (1.0 + h0 * (t - 1.0))
+    active = (level > sigma_final) & ~diverged
+    h = h0 if fixed_step else h0 * t / (1.0 + h0 * (t - 1.0))
     f = residual_fn(y)
     sigma_t = jnp.sqrt(jnp.sum(f.reshape(len(f), -1) ** 2, axis=1) / dims)
     sigma_first = jnp.where(t == 1, sigma_t, sigma_first)
@@ -113,14 +127,19 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
     gamma = sigma_t * jnp.sqrt(jnp.maximum((1.0 - beta * h) ** 2 - (1.0 - h) ** 2, 0.0))
     expand = lambda a: a.reshape((-1,) + (1,) * (y.ndim - 1))
     y_next = y - h * f + expand(gamma) * jax.random.normal(noise_key, y.shape, y.dtype)
-    return (t + 1, jnp.where(expand(active), y_next, y), jnp.where(active, sigma_t, sigma), sigma_first,
+    level_t = sigma_t / jnp.std(y_next.reshape(len(y), -1), axis=1) if relative_stop else sigma_t
+    if log_every:
+      lax.cond(t % log_every == 0, lambda: jax.debug.callback(_log_ascent, t, jnp.sum(active),
+                                                               jnp.median(jnp.where(active, level_t, jnp.nan))),
+               lambda: None)
+    return (t + 1, jnp.where(expand(active), y_next, y), jnp.where(active, level_t, level), sigma_first,
             iterations + active.astype(jnp.int32), key, diverged | now_diverged)
 
   inf = jnp.full(y.shape[:1], jnp.inf, y.dtype)
   start = (jnp.asarray(1.0, y.dtype), y, inf, inf, jnp.zeros(y.shape[:1], jnp.int32), key,
            jnp.zeros(y.shape[:1], bool))
-  _, y, sigma, _, iterations, _, diverged = lax.while_loop(cond, body, start)
-  return AscentResult(y, iterations, sigma, diverged)
+  _, y, level, _, iterations, _, diverged = lax.while_loop(cond, body, start)
+  return AscentResult(y, iterations, level, diverged)
 
 
 SAMPLERS = {

@@ -3,9 +3,13 @@ stochastic ascent) and eval (denoising, super-resolution and synthesis against h
 
 Files: low-passes are read and written as raw orthonormal coefficients x_j, the same units as WSGM's
 samples, so a low-pass saved by either method can be super-resolved by the other.
+
+With lcm.weights_dir set, the models are the LCM authors' released denoisers (wsgm/lcm_pretrained.py)
+instead of our checkpoints: sample and eval run them; eval.images (a .npz of images) replaces the dataset.
 """
 import json
 import os
+import time
 
 from absl import logging
 import jax
@@ -13,10 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib import data, images as image_io, parallel, ssim as ssim_lib
-from wsgm import evaluation, lcm, sampling, train, wavelets
+from lib.errors import InputError
+from wsgm import evaluation, lcm, lcm_pretrained, sampling, train, wavelets
 
 
 def train_models(config, workdir: str) -> dict:
+  if config.lcm.weights_dir:
+    raise InputError(f"lcm.weights_dir={config.lcm.weights_dir!r} names released models, which are not trained "
+                     "here: use --mode=sample or --mode=eval (or clear lcm.weights_dir to train our own)")
   return train.train(config, workdir, lcm.METHOD)
 
 
@@ -24,28 +32,39 @@ def _setup(config, workdir, channels, names=None):
   lcm.validate(config)
   ascent = lcm.ascent_config(config)
   parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
-  models, _ = sampling.load_models(config, workdir, channels, names, method=lcm.METHOD)
+  if config.lcm.weights_dir:
+    models = lcm_pretrained.load_models(config, names)
+  else:
+    models, _ = sampling.load_models(config, workdir, channels, names, method=lcm.METHOD)
   mesh = parallel.data_mesh()
   constrain = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return lcm.residuals(models), ascent, constrain
 
 
 def _batched(fn, inputs_or_count, batch_size, key):
-  """Run a jitted fn(key, batch) or fn(key) over whole batches and concatenate (rounded up, then cut)."""
+  """Run a jitted fn(key, batch) or fn(key) over whole batches and concatenate (rounded up, then cut); compiled
+  ahead of time, so the seconds per item it also returns exclude compilation."""
   if isinstance(inputs_or_count, int):
     count = inputs_or_count
-    outs = [jax.device_get(fn(k)) for k in jax.random.split(key, -(-count // batch_size))]
+    keys = jax.random.split(key, -(-count // batch_size))
+    batches = [(k,) for k in keys]
   else:
     count = len(inputs_or_count)
     batches = -(-count // batch_size)   # cyclic padding to whole batches, cut again below
     padded = np.resize(inputs_or_count, (batches * batch_size,) + inputs_or_count.shape[1:])
     keys = jax.random.split(key, len(padded) // batch_size)
-    outs = [jax.device_get(fn(k, jnp.asarray(padded[i * batch_size:(i + 1) * batch_size])))
-            for i, k in enumerate(keys)]
-  return jax.tree.map(lambda *xs: np.concatenate(xs)[:count], *outs)
+    batches = [(k, jnp.asarray(padded[i * batch_size:(i + 1) * batch_size])) for i, k in enumerate(keys)]
+  compiled = fn.lower(*batches[0]).compile()
+  start, outs = time.perf_counter(), []
+  for i, args in enumerate(batches):
+    outs.append(jax.device_get(compiled(*args)))
+    logging.info("LCM batch %d/%d done (%.0f s)", i + 1, len(batches), time.perf_counter() - start)
+  seconds = (time.perf_counter() - start) / (len(batches) * batch_size)
+  return jax.tree.map(lambda *xs: np.concatenate(xs)[:count], *outs), seconds
 
 
 def synthesize(config, fns, ascent, constrain, num, key, channels):
+  """(LcmSample of num images, seconds per image)."""
   levels, size = config.pyramid.levels, config.data.image_size
   shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
   fn = jax.jit(lambda k: lcm.synthesize(k, shape, fns, config.pyramid.wavelet, levels, ascent, constrain))
@@ -80,39 +99,40 @@ def sample(config, workdir: str) -> None:
   if config.sampling.lowpass:
     low, scale = sampling.lowpass_input(config)
     fns, ascent, constrain = _setup(config, workdir, low.shape[-1], [f"scale_{j}" for j in range(1, scale + 1)])
-    out = super_resolve(config, fns, ascent, constrain, low * lcm.unit(scale), scale, key)
+    out, seconds = super_resolve(config, fns, ascent, constrain, low * lcm.unit(scale), scale, key)
     prefix, levels_sampled = "superres", scale
   else:
     fns, ascent, constrain = _setup(config, workdir, channels)
-    out = synthesize(config, fns, ascent, constrain, config.sampling.num_samples, key, channels)
+    out, seconds = synthesize(config, fns, ascent, constrain, config.sampling.num_samples, key, channels)
     prefix, levels_sampled = "samples", config.pyramid.levels
   os.makedirs(out_dir, exist_ok=True)
   path = _save_sample_file(out_dir, prefix, out, levels_sampled)
   summary = _iteration_summary(out.iterations, levels_sampled)
   logging.info("ascent iterations per model: %s", summary)
   print(f"wrote {path} ({len(out.image)} images, {int(out.diverged.sum())} diverged: flagged in 'diverged'); "
-        f"ascent iterations per model: {json.dumps(summary)}")
+        f"ascent iterations per model: {json.dumps(summary)}; {seconds:.2f} s per image")
 
 
-def psnr(estimate: np.ndarray, clean: np.ndarray) -> float:
-  """Mean over images of 10 log10(range^2 / MSE), range = 2 for images in [-1, 1]."""
+def psnr(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
+  """Mean over images of 10 log10(range^2 / MSE) (range = 2 for images in [-1, 1], 1 for [0, 1])."""
   mse = np.mean((np.asarray(estimate, np.float64) - clean) ** 2, axis=(1, 2, 3))
-  return float(np.mean(10 * np.log10(4.0 / mse)))
+  return float(np.mean(10 * np.log10(data_range ** 2 / mse)))
 
 
-def ssim(estimate: np.ndarray, clean: np.ndarray) -> float:
-  return float(jnp.mean(ssim_lib.ssim(jnp.asarray(estimate), jnp.asarray(clean), data_range=2.0)))
+def ssim(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
+  return float(jnp.mean(ssim_lib.ssim(jnp.asarray(estimate), jnp.asarray(clean), data_range=data_range)))
 
 
 def denoising(config, fns, clean, key):
   """[{sigma (1/255 of the range), PSNR of the noisy and of the denoised images}] and display rows."""
   fn = jax.jit(lambda y: lcm.denoise(y, fns, config.pyramid.wavelet, config.pyramid.levels))
-  rows, table = [clean[:8]], []
+  rows, table, data_range = [clean[:8]], [], config.eval.data_range
   for sigma, k in zip(config.eval.denoise_sigmas, jax.random.split(key, len(config.eval.denoise_sigmas))):
-    std = sigma / 255 * 2.0      # the [-1, 1] range is 2 wide
+    std = sigma / 255 * data_range
     noisy = clean + std * np.asarray(jax.random.normal(k, clean.shape))
     denoised = np.asarray(fn(jnp.asarray(noisy, jnp.float32)))
-    table.append(dict(sigma=sigma, psnr_noisy=psnr(noisy, clean), psnr_denoised=psnr(denoised, clean)))
+    table.append(dict(sigma=sigma, psnr_noisy=psnr(noisy, clean, data_range),
+                      psnr_denoised=psnr(denoised, clean, data_range)))
     rows += [noisy[:8], denoised[:8]]
   return table, np.concatenate(rows)
 
@@ -123,49 +143,87 @@ def superres_vs_bicubic(config, fns, ascent, constrain, clean, key):
   sample has twice the MMSE error) with the original, and with bicubic interpolation of the low-pass."""
   levels, draws = config.pyramid.levels, config.eval.superres_draws
   low = np.asarray(wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass) * lcm.unit(levels)
-  out = super_resolve(config, fns, ascent, constrain, np.concatenate([low] * draws), levels, key)
+  out, seconds = super_resolve(config, fns, ascent, constrain, np.concatenate([low] * draws), levels, key)
   images = out.image.reshape((draws,) + clean.shape)
-  ok = ~out.diverged.reshape(draws, -1).any(axis=0)    # scored on images whose draws all converged
+  ok = ~out.diverged.reshape(draws, -1).any(axis=0)    # LCM and bicubic both scored on the images whose draws all converged
   mean = images.mean(axis=0)
   bicubic = np.asarray(jax.image.resize(jnp.asarray(low), clean.shape, "cubic"))
-  result = dict(draws=draws, psnr=psnr(images[0][ok], clean[ok]), ssim=ssim(images[0][ok], clean[ok]),
-                psnr_mean_of_draws=psnr(mean[ok], clean[ok]), ssim_mean_of_draws=ssim(mean[ok], clean[ok]),
-                bicubic_psnr=psnr(bicubic, clean), bicubic_ssim=ssim(bicubic, clean),
-                iterations=_iteration_summary(out.iterations, levels), diverged=int((~ok).sum()))
+  r = config.eval.data_range
+  result = dict(draws=draws, psnr=psnr(images[0][ok], clean[ok], r), ssim=ssim(images[0][ok], clean[ok], r),
+                psnr_mean_of_draws=psnr(mean[ok], clean[ok], r), ssim_mean_of_draws=ssim(mean[ok], clean[ok], r),
+                bicubic_psnr=psnr(bicubic[ok], clean[ok], r), bicubic_ssim=ssim(bicubic[ok], clean[ok], r),
+                iterations=_iteration_summary(out.iterations, levels), diverged=int((~ok).sum()),
+                num_images=int(len(clean)), seconds_per_draw=seconds)
   return result, np.concatenate([bicubic[:8], images[0][:8], mean[:8], clean[:8]])
+
+
+def eval_images(config):
+  """The clean images eval scores against: eval.images (a .npz with array "images" (N, H, W, C), any size
+  divisible by 2^J), else the dataset's held-out images; None for released models given no images."""
+  path, levels = config.eval.images, config.pyramid.levels
+  if not path:
+    return None if config.lcm.weights_dir else evaluation.reference_images(config, config.eval.num_samples)
+  try:
+    with np.load(path) as f:
+      if "images" not in f:
+        raise InputError(f"eval.images={path!r}: needs an array named 'images' (N, H, W, C); it has {sorted(f)}")
+      images = np.asarray(f["images"], np.float32)
+  except (OSError, ValueError) as e:
+    if isinstance(e, InputError):
+      raise
+    raise InputError(f"eval.images={path!r}: not a readable .npz ({e})") from None
+  channels = data.channels(config.data)
+  if images.ndim != 4 or images.shape[-1] != channels or images.shape[1] % 2 ** levels or images.shape[2] % 2 ** levels:
+    raise InputError(f"eval.images={path!r}: shape {images.shape}; need (N, H, W, {channels}) with H and W "
+                     f"divisible by 2^J = {2 ** levels}")
+  if not np.all(np.isfinite(images)):
+    raise InputError(f"eval.images={path!r}: holds non-finite values")
+  return images[:config.eval.num_samples]
 
 
 def evaluate(config, workdir: str) -> None:
   out_dir = os.path.join(workdir, "eval")
-  clean = evaluation.reference_images(config, config.eval.num_samples)
-  fns, ascent, constrain = _setup(config, workdir, clean.shape[-1])
-  levels = config.pyramid.levels
+  clean = eval_images(config)
+  channels = data.channels(config.data) if clean is None else clean.shape[-1]
+  fns, ascent, constrain = _setup(config, workdir, channels)
+  levels, size = config.pyramid.levels, config.data.image_size
   d_key, sr_key, s_key = jax.random.split(jax.random.key(config.seed + 1), 3)
   os.makedirs(out_dir, exist_ok=True)
   result = dict(config=config.name, levels=levels, receptive_field=config.lcm.receptive_field,
-                num_images=len(clean))
-  result["denoising"], grid = denoising(config, fns, clean, d_key)
-  image_io.save_grid(os.path.join(out_dir, "denoising.png"), grid)
-  if levels:
+                images=config.eval.images or (None if clean is None else config.data.name),
+                num_images=0 if clean is None else len(clean))
+  lines = []
+  if clean is not None:
+    result["denoising"], grid = denoising(config, fns, clean, d_key)
+    image_io.save_grid(os.path.join(out_dir, "denoising.png"), grid)
+    lines.append("denoising PSNR (dB): " + ", ".join(f"sigma {r['sigma']}: {r['psnr_noisy']:.2f} -> "
+                                                     f"{r['psnr_denoised']:.2f}" for r in result["denoising"]))
+    image_io.save_grid(os.path.join(out_dir, "data.png"), clean[:64])
+  if clean is not None and levels:
     result["super_resolution"], grid = superres_vs_bicubic(config, fns, ascent, constrain, clean, sr_key)
     image_io.save_grid(os.path.join(out_dir, "superres.png"), grid)
-  out = synthesize(config, fns, ascent, constrain, len(clean), s_key, clean.shape[-1])
+    sr = result["super_resolution"]
+    lines.append(f"super-resolution x{2 ** levels}: one draw PSNR {sr['psnr']:.2f} dB / SSIM {sr['ssim']:.3f}, mean "
+                 f"of {sr['draws']} draws {sr['psnr_mean_of_draws']:.2f} dB / {sr['ssim_mean_of_draws']:.3f}, bicubic "
+                 f"{sr['bicubic_psnr']:.2f} dB / {sr['bicubic_ssim']:.3f} (both on the {sr['num_images'] - sr['diverged']} "
+                 f"of {sr['num_images']} images whose draws converged)")
+  comparable = clean is not None and clean.shape[1:3] == (size, size)
+  num = len(clean) if comparable else config.eval.num_samples
+  out, seconds = synthesize(config, fns, ascent, constrain, num, s_key, channels)
   iterations = _iteration_summary(out.iterations, levels)
   converged = out.image[~out.diverged]    # scored on converged samples only; the count is reported
-  result["synthesis"] = dict(iterations=iterations, network_evaluations=sum(v["mean"] for v in iterations.values()),
-                             diverged=int(out.diverged.sum()), **evaluation.compare(converged, clean, config))
+  result["synthesis"] = dict(num_samples=num, iterations=iterations, seconds_per_image=seconds,
+                             network_evaluations=sum(v["mean"] for v in iterations.values()),
+                             diverged=int(out.diverged.sum()))
+  if comparable:
+    result["synthesis"].update(evaluation.compare(converged, clean, config))
   with open(os.path.join(out_dir, "lcm.json"), "w") as f:
     json.dump(result, f, indent=1)
   image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64])
-  image_io.save_grid(os.path.join(out_dir, "data.png"), clean[:64])
-  print("denoising PSNR (dB): " + ", ".join(f"sigma {r['sigma']}: {r['psnr_noisy']:.2f} -> {r['psnr_denoised']:.2f}"
-                                            for r in result["denoising"]))
-  if levels:
-    sr = result["super_resolution"]
-    print(f"super-resolution x{2 ** levels}: one draw PSNR {sr['psnr']:.2f} dB / SSIM {sr['ssim']:.3f}, mean of "
-          f"{sr['draws']} draws {sr['psnr_mean_of_draws']:.2f} dB / {sr['ssim_mean_of_draws']:.3f}, bicubic "
-          f"{sr['bicubic_psnr']:.2f} dB / {sr['bicubic_ssim']:.3f}; {sr['diverged']} images with a diverged ascent (excluded)")
-  print(f"synthesis: {result['synthesis']['diverged']} of {len(clean)} ascents diverged (excluded); "
-        f"spectrum error {result['synthesis']['spectrum_error']:.3f}, "
-        f"{result['synthesis']['network_evaluations']:.0f} denoiser calls per image; iterations {json.dumps(iterations)}")
-  print(f"wrote {out_dir}/lcm.json, denoising.png, superres.png, samples.png, data.png")
+  syn = result["synthesis"]
+  lines.append(f"synthesis: {syn['diverged']} of {num} ascents diverged (excluded)"
+               + (f"; spectrum error {syn['spectrum_error']:.3f}" if comparable else "")
+               + f"; {syn['network_evaluations']:.0f} denoiser calls and {seconds:.2f} s per image; iterations "
+               f"{json.dumps(iterations)}")
+  print("\n".join(lines))
+  print(f"wrote {out_dir}/lcm.json and PNGs")
