@@ -2,6 +2,9 @@
 
 Kept short on purpose: all logic lives in importable, testable libraries (wsgm/, lib/).
 """
+import difflib
+import os
+import runpy
 import sys
 
 from absl import app, flags, logging
@@ -18,16 +21,54 @@ flags.mark_flags_as_required(["config", "workdir", "mode"])
 FLAGS = flags.FLAGS
 
 
+def _fields(tree, prefix=""):
+  out = []
+  for k, v in tree.items():
+    out += _fields(v, f"{prefix}{k}.") if hasattr(v, "items") else [prefix + k]
+  return out
+
+
+def _explain(argv, error) -> str:
+  """One line for a command line that does not parse: an unknown --config.X names the closest fields."""
+  paths = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+  overrides = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  if paths and not os.path.isfile(paths[0]):
+    return f"--config={paths[0]}: no such config file"
+  try:
+    fields = _fields(runpy.run_path(paths[0])["get_config"]()) if paths else []
+  except Exception:   # the config file itself is missing or broken: the parser's own message says how
+    fields = []
+  for name in overrides:
+    if fields and name not in fields:
+      close = difflib.get_close_matches(name, fields, n=3, cutoff=0.5)
+      return f"unknown config field --config.{name}" + (f"; did you mean {', '.join(close)}?" if close else "")
+  return " ".join(str(error).split())[:500]
+
+
+def parse_flags(argv):
+  try:
+    rest = FLAGS(argv)
+    FLAGS.config.name   # the config file loads lazily: fail here, not mid-run
+    return rest
+  except Exception as e:   # bad flags or overrides: one line, no traceback
+    sys.exit(f"error: {_explain(argv, e)}")
+
+
 def main(argv):
   del argv
   checkpoint.quiet_orbax_logs()
+  if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
+    sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
   parallel.maybe_initialize_distributed(FLAGS.config.distributed)
   try:
     experiments.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
   except InputError as e:   # bad config or input: one clear line, non-zero exit, no traceback
     logging.flush()
     sys.exit(f"error: {e}")
+  except OSError as e:      # the workdir is a file, read-only, full...: say so in one line
+    logging.flush()
+    sys.exit(f"error: {e.strerror or e}: {e.filename or FLAGS.workdir}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -169,23 +169,26 @@ def cmd_synthesize():
   out, seconds = lcm_modes.synthesize(config, fns, ascent, constrain, FLAGS.num, jax.random.key(FLAGS.seed), 1)
   wall = time.perf_counter() - start
   low = out.lowpasses[0]                      # the (rescaled) 40x40 low-pass the details were drawn given
-  draws = [out.image]
+  draws, draws_diverged = [out.image], [out.diverged]
   for k in range(FLAGS.draws):
     again, _ = lcm_modes.super_resolve(config, fns, ascent, constrain, low, levels, jax.random.key(FLAGS.seed + 1 + k))
     draws.append(again.image)
+    draws_diverged.append(again.diverged)
   names = ["coarse"] + [f"scale_{j}" for j in range(levels, 0, -1)]
   its = {n: dict(mean=float(np.mean(i)), min=int(np.min(i)), max=int(np.max(i)), per_image=np.asarray(i).tolist())
          for n, i in zip(names, out.iterations)}
-  detail_std = [float(np.std(np.asarray(wavelets_details(d, levels)))) for d in draws]
+  detail_std = [np.std(np.asarray(wavelets_details(d, levels)), axis=(1, 2, 3)).tolist() for d in draws]
   result = dict(config=config.name, size=size, levels=levels, num=FLAGS.num, iterations=its,
                 denoiser_calls_per_image=sum(v["mean"] for v in its.values()), seconds_per_image=seconds,
                 wall_seconds_with_compilation=wall, diverged=int(np.sum(out.diverged)),
-                extra_draws=FLAGS.draws, finest_detail_std_per_draw=detail_std,
+                diverged_per_draw=[np.asarray(d).astype(int).tolist() for d in draws_diverged],
+                extra_draws=FLAGS.draws, finest_detail_std=detail_std,   # per draw, per image (image units)
                 conditional_spread=float(np.mean(np.std(np.stack(draws), axis=0))),
                 ascent=dict(config.ascent), authors_reported=dict(
                     coarse="5,359-14,208 iterations (fixed h0 = 0.01)", conditional="60-98 per scale (adaptive h)"))
   with open(path, "w") as f:
     json.dump(result, f, indent=1)
+  np.savez(path[:-5] + ".npz", lowpass=low, diverged=np.stack(draws_diverged), **{f"draw_{i}": d for i, d in enumerate(draws)})
   up = np.asarray(jax.image.resize(jnp.asarray(low), out.image.shape, "nearest"))
   grid = np.concatenate([up] + draws)          # rows: low-pass (nearest-upsampled), then the draws
   image_io.save_grid(os.path.join(out_dir, f"synthesis_{size}.png"), grid, ncols=FLAGS.num, lo=0.0, hi=1.0)

@@ -8,6 +8,9 @@ For each image size S the WSGM pyramid goes down to an 8x8 low-pass (J = log2(S/
 model is the faces_wsgm UNet. Train: steps/s of the finest model (the largest grid). Sample: images/s of
 full generation, `--steps` steps per scale. Untrained weights: speed does not depend on them. Simulated CPU
 devices share the same cores, so they measure sharding overhead, not speed-up.
+--methods=wmgm times WMGM's generator step (faces_wmgm, shared generator over J = 2 scales) with the
+discriminator updated every step (d_every = 1: what every step cost when D's gradient was computed
+unconditionally) and every 4 steps (the authors' d_every, D's backward pass inside the lax.cond).
 Writes OUT/throughput.json and OUT/throughput.png.
 """
 import argparse
@@ -21,9 +24,46 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+def _steps_per_s(step_fn, state, batch, repeats):
+  import jax
+  state, metrics = step_fn(state, batch)
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(repeats):
+    state, metrics = step_fn(state, batch)
+  jax.block_until_ready(metrics)
+  return repeats / (time.perf_counter() - start)
+
+
+def measure_wmgm(sizes, batch, repeats):
+  import jax
+  import numpy as np
+  from configs import faces_wmgm
+  from lib import parallel
+  from wsgm import wavelets, wmgm
+
+  mesh, rows = parallel.data_mesh(), []
+  for size in sizes:
+    config = faces_wmgm.get_config()
+    config.data.image_size, config.train.batch_size = size, batch
+    images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
+    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels)
+    on_mesh = parallel.global_batch(mesh, np.asarray(images))
+    rates = {}
+    for d_every in (1, 4):
+      config.wmgm.d_every = d_every
+      init_fn, step_fn, _ = wmgm.make_steps(config, wmgm.SHARED, stats, 1)
+      state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), on_mesh)
+      rates[d_every] = _steps_per_s(jax.jit(step_fn), state, on_mesh, repeats)
+    rows.append(dict(method="wmgm", devices=jax.device_count(), platform=jax.devices()[0].platform, size=size,
+                     batch=batch, train_steps_per_s_d_every_1=rates[1], train_steps_per_s_d_every_4=rates[4],
+                     speedup=rates[4] / rates[1]))
+    print(json.dumps(rows[-1]), flush=True)
+  return rows
+
+
 def measure(sizes, batch, steps, repeats, methods):
   import jax
-  import jax.numpy as jnp
   import numpy as np
   from configs import faces_wsgm
   from lib import parallel
@@ -44,14 +84,7 @@ def measure(sizes, batch, steps, repeats, methods):
       state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
       models[name] = (model, state.ema_params)
       if name == pyramid.model_names(config.pyramid.levels)[-1]:   # the finest model
-        step_fn = jax.jit(step_fn)
-        state, loss = step_fn(state, batch_on_mesh)
-        jax.block_until_ready(loss)
-        start = time.perf_counter()
-        for _ in range(repeats):
-          state, loss = step_fn(state, batch_on_mesh)
-        jax.block_until_ready(loss)
-        step_time = (time.perf_counter() - start) / repeats
+        step_time = 1 / _steps_per_s(jax.jit(step_fn), state, batch_on_mesh, repeats)
     generator = sampling.make_generator(config, models, stats, 1, mesh)
     jax.block_until_ready(generator(jax.random.key(2)).image)
     start = time.perf_counter()
@@ -91,12 +124,16 @@ def main():
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--steps", type=int, default=16)
   parser.add_argument("--repeats", type=int, default=20)
-  parser.add_argument("--methods", default="wsgm", help="wsgm and/or sgm (pixel space, J = 0)")
+  parser.add_argument("--methods", default="wsgm", help="wsgm, sgm (pixel space, J = 0) and/or wmgm")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
   if args.worker:
-    measure(sizes, args.batch, args.steps, args.repeats, args.methods.split(","))
+    methods = args.methods.split(",")
+    if "wmgm" in methods:
+      measure_wmgm(sizes, args.batch, args.repeats)
+    if set(methods) - {"wmgm"}:
+      measure(sizes, args.batch, args.steps, args.repeats, [m for m in methods if m != "wmgm"])
     return
   rows = []
   for devices in [int(d) for d in args.devices.split(",")]:
@@ -112,7 +149,8 @@ def main():
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "throughput.json"), "w") as f:
     json.dump(rows, f, indent=1)
-  plot(rows, os.path.join(args.out, "throughput.png"))
+  if any(r["method"] != "wmgm" for r in rows):
+    plot([r for r in rows if r["method"] != "wmgm"], os.path.join(args.out, "throughput.png"))
   print(f"wrote {args.out}/throughput.json and throughput.png")
 
 

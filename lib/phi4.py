@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lib import outputs
 from lib.errors import InputError
 
 
@@ -184,19 +185,25 @@ def generate(p: Phi4) -> Tuple[np.ndarray, dict]:
 
 def load_or_generate(p: Phi4, cache_dir: str) -> np.ndarray:
   """Fields from CACHE_DIR/<key>.npz, made once. The file stores its parameters; a file whose parameters
-  differ from `p` is an error, never silently reused."""
+  differ from `p` is an error, never silently reused. An unreadable (truncated) cache is reported, set aside
+  as <key>.npz.corrupt-<time> (not deleted) and made again."""
   path = os.path.join(cache_dir, p.key() + ".npz")
   if os.path.exists(path):
-    with np.load(path) as f:
-      stored = json.loads(str(f["params"]))
+    try:
+      with np.load(path) as f:
+        stored, fields = json.loads(str(f["params"])), np.asarray(f["fields"])
+    except Exception as e:   # truncated / not an .npz: regenerate rather than fail or reuse garbage
+      aside = f"{path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+      os.rename(path, aside)
+      logging.warning("phi4 cache %s is unreadable (%s: %s); set aside as %s, generating it again", path,
+                      type(e).__name__, e, aside)
+    else:
       if stored != dataclasses.asdict(p):
         raise InputError(f"phi4 cache {path} holds parameters {stored}, not {dataclasses.asdict(p)}")
-      return f["fields"]
+      return fields
   fields, report = generate(p)
-  os.makedirs(cache_dir, exist_ok=True)
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, fields=fields, params=json.dumps(dataclasses.asdict(p)), report=json.dumps(report))
-  os.replace(tmp, path)    # atomic: a killed run never leaves a half-written cache
+  # atomic: a killed run never leaves a half-written cache
+  outputs.save_npz(path, fields=fields, params=json.dumps(dataclasses.asdict(p)), report=json.dumps(report))
   logging.info("phi4: wrote %s (%s)", path, report)
   return fields
 

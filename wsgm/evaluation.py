@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import data, images as image_io, metrics, phi4, plots
+from lib import data, images as image_io, metrics, outputs, phi4, plots
 from wsgm import sampling, steps_sweep, wavelets
 
 BANDS = ("H", "V", "D")
@@ -76,11 +76,10 @@ def evaluate(config, workdir: str, generation: sampling.Generation = sampling.WS
   if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC
     c = config.data.phi4
     result["phi4"] = {who: phi4.observables(x, c.beta, c.lam) for who, x in (("samples", generated), ("data", reference))}
-  with open(os.path.join(out_dir, f"{config.name}.json"), "w") as f:
-    json.dump(result, f, indent=1)
+  path = outputs.write_json_run(out_dir, config.name, result)
   plot_spectra(generated, reference, os.path.join(out_dir, "spectra.png"),
                f"{config.name}: J={config.pyramid.levels}, {config.sampling.steps} steps/scale")
   image_io.save_grid(os.path.join(out_dir, "samples.png"), generated[:64])
   image_io.save_grid(os.path.join(out_dir, "data.png"), reference[:64])
   print(json.dumps({k: v for k, v in result.items() if k != "coefficient_histograms"}, indent=1))
-  print(f"wrote {out_dir}/{config.name}.json, spectra.png, samples.png, data.png")
+  print(f"wrote {path} (and {out_dir}/{config.name}.json, the newest), spectra.png, samples.png, data.png")

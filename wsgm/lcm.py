@@ -27,8 +27,7 @@ from wsgm import pyramid, solvers, train, wavelets
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
 # Fields that fix what an LCM checkpoint means.
-ARCHITECTURE_FIELDS = ("lcm", "pyramid", "data.name", "data.image_size", "data.texture", "data.grayscale",
-                       "data.phi4.beta", "data.phi4.lam")
+ARCHITECTURE_FIELDS = ("lcm", "pyramid") + train.DATA_FIELDS
 
 # (noisy y, clean conditioning low-pass or None) -> the noise in y (the residual; denoised = y - f).
 Residual = Callable[[jax.Array, jax.Array], jax.Array]

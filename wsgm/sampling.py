@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import checkpoint, data, images as image_io, parallel
+from lib import checkpoint, data, images as image_io, outputs, parallel
 from lib.errors import InputError
-from wsgm import pyramid, sde, solvers, train, wavelets
+from wsgm import pyramid, sde, solvers, train
 
 
 def load_models(config, workdir, channels: int, names=None, method: train.Method = train.WSGM):
@@ -24,7 +24,7 @@ def load_models(config, workdir, channels: int, names=None, method: train.Method
   if config.pyramid.levels and method.normalized:
     if not os.path.exists(train.stats_path(workdir)):
       raise InputError(f"no normalization stats {train.stats_path(workdir)}: run --mode=train first")
-    stats = wavelets.load_stats(train.stats_path(workdir))
+    stats = train.load_stats(workdir)
   models = {}
   size = config.data.image_size
   for name in names or method.model_names(config):
@@ -36,7 +36,7 @@ def load_models(config, workdir, channels: int, names=None, method: train.Method
     init_fn, _, model = method.make_steps(config, name, stats, channels)
     dummy = jnp.zeros((1, size, size, channels))
     like = jax.eval_shape(init_fn, jax.random.key(0), dummy)
-    state = checkpoint.restore(mngr, like)
+    state = checkpoint.restore(mngr, like)   # the newest intact, finite step (read-only: nothing moved)
     logging.info("%s: restored step %d", name, int(state.step))
     models[name] = (model, state.ema_params)
   return models, stats
@@ -122,12 +122,23 @@ def generate(config, workdir, num: int, key, channels: int, generation: Generati
 def lowpass_input(config):
   """Read sampling.lowpass and infer its scale j from its size."""
   path = config.sampling.lowpass
-  if not os.path.exists(path):
+  if not os.path.isfile(path):
     raise InputError(f"sampling.lowpass={path!r}: no such file")
-  with np.load(path) as f:
-    if "lowpass" not in f:
-      raise InputError(f"sampling.lowpass={path!r}: needs an array named 'lowpass' (N, h, w, C)")
-    low = np.asarray(f["lowpass"], np.float32)
+  try:
+    with np.load(path) as f:
+      if not hasattr(f, "files") or "lowpass" not in f.files:
+        raise InputError(f"sampling.lowpass={path!r}: needs an .npz with an array named 'lowpass' (N, h, w, C)")
+      low = np.asarray(f["lowpass"], np.float32)
+  except InputError:
+    raise
+  except Exception as e:   # empty, truncated or not an .npz at all
+    raise InputError(f"sampling.lowpass={path!r}: not a readable .npz ({type(e).__name__}: {e})") from None
+  channels = data.channels(config.data)
+  if low.ndim != 4 or low.shape[-1] != channels or not len(low):
+    raise InputError(f"sampling.lowpass {path}: shape {low.shape}; need (N >= 1, h, w, {channels}) for "
+                     f"data.name={config.data.name!r}")
+  if not np.all(np.isfinite(low)):
+    raise InputError(f"sampling.lowpass {path}: holds NaN or inf values")
   size = config.data.image_size
   ratio = size // low.shape[1] if low.ndim == 4 and low.shape[1] == low.shape[2] else 0
   scale = int(np.log2(ratio)) if ratio else -1
@@ -155,11 +166,22 @@ def sample(config, workdir: str, generation: Generation = WSGM) -> None:
     images, lows, _ = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data),
                                generation)
     prefix = "samples"
-  index = len([f for f in os.listdir(out_dir) if f.startswith(prefix) and f.endswith(".npz")])
-  path = os.path.join(out_dir, f"{prefix}_{index}.npz")   # never overwrite earlier samples
-  np.savez(path, image=images, **{f"lowpass_{i}": low for i, low in enumerate(lows)})
-  image_io.save_grid(os.path.join(out_dir, f"{prefix}_{index}.png"), images)
-  if lows:
-    image_io.save_grid(os.path.join(out_dir, f"{prefix}_{index}_lowpass.png"), lows[0])
+  path = save_samples(out_dir, prefix, images, lows[0] if lows else None,
+                      **{f"lowpass_{i}": low for i, low in enumerate(lows)})
   logging.info("wrote %d samples to %s", len(images), path)
-  print(f"wrote {path} and {prefix}_{index}.png ({len(images)} images, {config.sampling.steps} steps per scale)")
+  print(f"wrote {path} and its PNG ({len(images)} images, {config.sampling.steps} steps per scale)")
+
+
+def save_samples(out_dir: str, prefix: str, images, lowpass=None, value_range=(-1.0, 1.0), **arrays) -> str:
+  """OUT_DIR/<prefix>_<k>.npz (array `image` and `arrays`) and its PNG grid(s), k one past the largest index
+  already there: earlier files are never overwritten (lib/outputs). Refuses non-finite images."""
+  bad = int(np.sum(~np.isfinite(np.asarray(images)).reshape(len(images), -1).all(axis=1)))
+  if bad:
+    raise InputError(f"{bad} of {len(images)} generated images hold NaN or inf (diverged models or inputs); "
+                     f"nothing written to {out_dir}")
+  path = outputs.new_path(out_dir, prefix, ".npz")
+  outputs.save_npz(path, image=images, **arrays)
+  image_io.save_grid(path[:-4] + ".png", images, lo=value_range[0], hi=value_range[1])
+  if lowpass is not None:
+    image_io.save_grid(path[:-4] + "_lowpass.png", lowpass)
+  return path

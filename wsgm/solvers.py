@@ -105,10 +105,17 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
   iterations (from inside the loop), so a run of thousands of steps shows progress.
 
   A learned denoiser can point away from the data far from it (f(y) ~ -c y), and by homogeneity the chain
-  then grows geometrically. An example whose sigma_t exceeds twice its first value (or is not finite) is
-  stopped and flagged `diverged`, keeping its last finite state, so callers can count and exclude it.
+  then grows geometrically. Or its residual stays small while the state grows: a chain that has not converged
+  when h_t nears 1 iterates y <- y - f(y), which can amplify patterns the denoiser takes for signal (seen with
+  the LCM authors' released conditional models: stripes of RMS ~10x their starting noise, which a relative
+  stop accepts). The ascent only removes noise, so both are divergence: an example whose sigma_t exceeds twice
+  its first value, whose RMS exceeds that of its starting state once sigma_t has halved (the start is noise
+  above the data's spread), or that is not finite, is stopped and flagged
+  `diverged`, keeping its last finite state, so callers can count and exclude it.
   """
   dims = y[0].size
+  rms = lambda a: jnp.sqrt(jnp.mean(a.reshape(len(a), -1) ** 2, axis=1))
+  rms_start = rms(y)
 
   def cond(state):
     t, _, level, _, _, _, diverged = state
@@ -127,10 +134,13 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
     gamma = sigma_t * jnp.sqrt(jnp.maximum((1.0 - beta * h) ** 2 - (1.0 - h) ** 2, 0.0))
     expand = lambda a: a.reshape((-1,) + (1,) * (y.ndim - 1))
     y_next = y - h * f + expand(gamma) * jax.random.normal(noise_key, y.shape, y.dtype)
+    # checked once sigma_t has halved: before, the state is mostly noise and its RMS fluctuates around start
+    grown = active & (sigma_t < 0.5 * sigma_first) & ~(rms(y_next) <= rms_start)
+    now_diverged, active = now_diverged | grown, active & ~grown
     level_t = sigma_t / jnp.std(y_next.reshape(len(y), -1), axis=1) if relative_stop else sigma_t
     if log_every:
       lax.cond(t % log_every == 0, lambda: jax.debug.callback(_log_ascent, t, jnp.sum(active),
-                                                               jnp.median(jnp.where(active, level_t, jnp.nan))),
+                                                               jnp.nanmedian(jnp.where(active, level_t, jnp.nan))),
                lambda: None)
     return (t + 1, jnp.where(expand(active), y_next, y), jnp.where(active, level_t, level), sigma_first,
             iterations + active.astype(jnp.int32), key, diverged | now_diverged)

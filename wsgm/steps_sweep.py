@@ -13,7 +13,7 @@ import os
 import jax
 import numpy as np
 
-from lib import images as image_io, metrics, phi4, plots
+from lib import images as image_io, metrics, outputs, phi4, plots
 
 
 def _row(config, generated, reference, seconds, compare):
@@ -87,8 +87,7 @@ def evaluate(config, workdir, generation, reference, compare, generate):
   if data_u4 is not None:
     result["data_phi4"] = data_obs
   name = "phi4" if config.data.name == "phi4" else f"{config.name}_steps"
-  with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-    json.dump(result, f, indent=1)
+  path = outputs.write_json_run(out_dir, name, result)
   plot(rows, reference, samples, out_dir, f"{config.name} (J={config.pyramid.levels})")
   lo, hi = (-3, 3) if config.data.name == "phi4" else (-1, 1)
   image_io.save_grid(os.path.join(out_dir, "fields.png"),
@@ -96,5 +95,5 @@ def evaluate(config, workdir, generation, reference, compare, generate):
   print(f"{config.name}: steps to quality (spectrum error <= {config.eval.spectral_threshold}"
         + (f", |U4 - {data_u4:.3f}| <= {config.eval.u4_tolerance}" if data_u4 is not None else "")
         + f"): {reached if reached is not None else 'not reached for N <= ' + str(max(config.eval.steps_sweep))}")
-  print(f"wrote {out_dir}/{name}.json, quality.png, fields.png")
+  print(f"wrote {path} (and {out_dir}/{name}.json, the newest), quality.png, fields.png")
   return result

@@ -22,9 +22,15 @@ from lib.progress import Progress
 from wsgm import pyramid, sde, wavelets
 from wsgm.models.unet import UNet
 
-# Config fields that fix what a checkpoint means: a workdir trained with other values cannot be resumed.
-ARCHITECTURE_FIELDS = ("model", "pyramid", "data.name", "data.image_size", "data.texture", "data.grayscale",
-                       "data.phi4.beta", "data.phi4.lam", "sde")
+# Config fields that fix what a checkpoint means or how its run continues: a workdir trained with other values
+# cannot be resumed. DATA_FIELDS define the training data and its order (every method); RESUME_SAFE_FIELDS
+# are the data fields that may change between runs (where data lives, worker counts, a cache's place, how many
+# examples fit the normalization stats, which are fitted once and then read back from stats.npz).
+DATA_FIELDS = ("data.name", "data.image_size", "data.texture", "data.grayscale", "data.crop", "data.hq_resolution",
+               "data.num_examples", "data.seed", "data.phi4.beta", "data.phi4.lam", "data.phi4.chains",
+               "data.phi4.samples_per_chain", "data.phi4.burn_in", "data.phi4.pilot")
+RESUME_SAFE_FIELDS = ("data.data_dir", "data.workers", "data.stats_examples", "data.phi4.cache_dir")
+ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + DATA_FIELDS
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -123,6 +129,19 @@ def stats_path(workdir):
   return os.path.join(workdir, "stats.npz")
 
 
+def load_stats(workdir):
+  """WORKDIR/stats.npz, checked: it is what the models were trained with, so it is never refitted silently."""
+  path = stats_path(workdir)
+  try:
+    stats = wavelets.load_stats(path)
+  except Exception as e:   # truncated or not an .npz
+    raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); the models were trained with it: restore "
+                     "it from a backup, or train in a new --workdir") from None
+  if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(stats)):
+    raise InputError(f"{path} holds NaN or inf: the normalization is broken; restore it or train anew")
+  return stats
+
+
 def fit_or_load_stats(config, workdir, method):
   """Per-scale normalization: fitted once on training data, then always read back (resumes and sampling
   must use exactly the statistics the models were trained with)."""
@@ -130,7 +149,7 @@ def fit_or_load_stats(config, workdir, method):
     return None
   path = stats_path(workdir)
   if os.path.exists(path):
-    return wavelets.load_stats(path)
+    return load_stats(workdir)
   images = next(data.batches(config.data, "train", config.data.stats_examples, config.data.seed))
   stats = wavelets.fit_stats(jnp.asarray(images), config.pyramid.wavelet, config.pyramid.levels)
   if jax.process_index() == 0:
@@ -154,6 +173,11 @@ def selected_models(config, method):
   return [name]
 
 
+def _all_finite(tree) -> jax.Array:
+  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 def train_model(config, workdir, name, stats, mesh, method) -> Any:
   t = config.train
   images = data.batches(config.data, "train", t.batch_size, config.data.seed)
@@ -161,27 +185,55 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
   init_fn, train_step, _ = method.make_steps(config, name, stats, first.shape[-1])
   key = jax.random.fold_in(jax.random.key(config.seed), method.model_names(config).index(name))
   state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(key, parallel.global_batch(mesh, first))
-  mngr = checkpoint.manager(os.path.join(workdir, name, "checkpoints"), t.max_to_keep)
-  restored = checkpoint.restore(mngr, state)
+  directory = os.path.join(workdir, name, "checkpoints")
+  mngr = checkpoint.manager(directory, t.max_to_keep)
+  restored = checkpoint.restore(mngr, state, set_aside=True)
   if restored is not None:
     state = restored
     logging.info("%s: resuming from step %d", name, int(state.step))
   start = int(state.step)
+  if start > t.steps:
+    raise InputError(f"train.steps={t.steps} is below model {name}'s saved step {start} ({directory}): nothing to "
+                     f"train; raise train.steps to continue it")
+  if start == t.steps:
+    logging.info("%s: already trained to step %d", name, start)
+    return state
   if start:   # continue the data stream where the checkpoint left it (embedded sets: the exact order)
     images = data.batches(config.data, "train", t.batch_size, config.data.seed, start_step=start)
   else:
     images = itertools.chain([first], images)
-  step_fn = jax.jit(train_step)
+
+  def checked_step(state, images):   # flags a non-finite loss or update, checked before anything is saved
+    new, metrics = train_step(state, images)
+    return new, dict(metrics, finite=_all_finite((new, metrics)))
+
+  step_fn = jax.jit(checked_step)
   progress = Progress(name, start, t.steps, t.log_every, os.path.join(workdir, name, "tb"))
   history = []
+
+  def flush(step):
+    """The pending steps' metrics; stops at the first non-finite one, before it can be saved."""
+    fetched = jax.device_get(history)
+    history.clear()
+    for i, m in enumerate(fetched):
+      if not m["finite"]:
+        bad = step - len(fetched) + 1 + i
+        last = mngr.latest_step()
+        raise InputError(f"model {name} diverged: non-finite loss or parameters at step {bad} (loss {m['loss']}); "
+                         f"stopped without saving it. Last good checkpoint: "
+                         f"{'step ' + str(last) if last is not None else 'none'} in {directory} (kept). Lower "
+                         f"train.learning_rate={t.learning_rate} or raise train.warmup_steps={t.warmup_steps}")
+    return fetched
+
   for step in range(start + 1, t.steps + 1):
     state, step_metrics = step_fn(state, parallel.global_batch(mesh, next(images)))
     history.append(step_metrics)
-    if step % t.log_every == 0 or step == t.steps:
-      history = jax.device_get(history)
-      progress.update(step, {k: np.mean([m[k] for m in history]) for k in history[0]})
-      history = []
-    if step % t.checkpoint_every == 0 or step == t.steps:
+    log, save = step % t.log_every == 0 or step == t.steps, step % t.checkpoint_every == 0 or step == t.steps
+    if log or save:
+      fetched = flush(step)
+      if log:
+        progress.update(step, {k: np.mean([m[k] for m in fetched]) for k in fetched[0] if k != "finite"})
+    if save:
       checkpoint.save(mngr, step, state)
   mngr.wait_until_finished()
   progress.close()
@@ -205,11 +257,15 @@ WSGM = Method(validate, ARCHITECTURE_FIELDS, True, make_steps)
 
 
 def train(config, workdir: str, method: Method = WSGM) -> dict:
-  """Trains the selected models in turn; returns {name: final state}."""
+  """Trains the selected models in turn; returns {name: final state}. One training process per workdir;
+  WORKDIR/config.json is written only once the config and the data have been checked."""
   method.validate(config)
-  checkpoint.write_or_check_config(workdir, config, method.architecture_fields)
-  mesh = parallel.data_mesh()
-  stats = fit_or_load_stats(config, workdir, method)
   names = selected_models(config, method)
-  logging.info("training %s on %d device(s), global batch %d", names, jax.device_count(), config.train.batch_size)
-  return {name: train_model(config, workdir, name, stats, mesh, method) for name in names}
+  checkpoint.check_config(workdir, config, method.architecture_fields)
+  mesh = parallel.data_mesh()
+  with checkpoint.workdir_lock(workdir):
+    next(data.batches(config.data, "train", config.train.batch_size, config.data.seed))   # the data loads
+    checkpoint.write_or_check_config(workdir, config, method.architecture_fields)
+    stats = fit_or_load_stats(config, workdir, method)
+    logging.info("training %s on %d device(s), global batch %d", names, jax.device_count(), config.train.batch_size)
+    return {name: train_model(config, workdir, name, stats, mesh, method) for name in names}

@@ -18,6 +18,7 @@ import jaxwt
 import numpy as np
 import pywt
 
+from lib import outputs
 from lib.errors import InputError
 
 
@@ -149,8 +150,7 @@ def normalize_details(d: jax.Array, stats: PyramidStats, scale: int, inverse: bo
 
 
 def save_stats(path: str, stats: PyramidStats) -> None:
-  with open(path, "wb") as f:
-    np.savez(f, **stats._asdict())
+  outputs.save_npz(path, **stats._asdict())   # atomic: never a half-written stats file
 
 
 def load_stats(path: str) -> PyramidStats:

@@ -149,14 +149,15 @@ def make_gan_steps(config, name, stats, channels):
         total += jnp.mean(jax.nn.softplus(discriminator.apply(d_params, jax.lax.stop_gradient(fakes[j]))))
       return total
 
-    d_value, d_grads = jax.value_and_grad(d_loss)(state.d_params)
-
-    def update_d(_):
+    def update_d(_):   # D's backward pass runs only on the steps whose update is applied (1 in d_every)
+      d_value, d_grads = jax.value_and_grad(d_loss)(state.d_params)
       updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, state.d_params)
-      return optax.apply_updates(state.d_params, updates), d_opt_state
+      return optax.apply_updates(state.d_params, updates), d_opt_state, d_value
 
-    d_params, d_opt_state = jax.lax.cond(state.step % w.d_every == 0, update_d,
-                                         lambda _: (state.d_params, state.d_opt_state), None)
+    def keep_d(_):     # forward only, for the logged loss
+      return state.d_params, state.d_opt_state, d_loss(state.d_params)
+
+    d_params, d_opt_state, d_value = jax.lax.cond(state.step % w.d_every == 0, update_d, keep_d, None)
     updates, opt_state = g_opt.update(g_grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = train.ema_update(state.ema_params, params, state.step, config.train.ema_decay)

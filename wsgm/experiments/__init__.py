@@ -15,7 +15,25 @@ MODES = {
 }
 
 
+# Counts each mode needs to be positive (an empty run would exit 0 having done nothing, or divide by zero).
+POSITIVE = {
+    "train": ("train.steps", "train.batch_size", "train.log_every", "train.checkpoint_every", "train.max_to_keep"),
+    "sample": ("sampling.num_samples", "sampling.batch_size", "sampling.steps"),
+    "eval": ("eval.num_samples", "sampling.batch_size", "sampling.steps"),
+}
+
+
+def check_counts(config, mode: str) -> None:
+  for path in POSITIVE.get(mode, ()):
+    node = config
+    for part in path.split("."):
+      node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int) or node <= 0:
+      raise InputError(f"{path}={node!r}: need a positive integer")
+
+
 def run(config, workdir: str, mode: str) -> None:
+  check_counts(config, mode)
   if config.experiment not in MODES:
     raise InputError(f"unknown experiment {config.experiment!r}: choose from {sorted(MODES)}")
   modes = MODES[config.experiment]

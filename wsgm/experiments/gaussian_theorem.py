@@ -5,7 +5,6 @@ For every size L, steps N and horizon T, the output law of each sampler is compu
 power-spectrum error. A Monte-Carlo run of the real jitted samplers cross-checks the closed form.
 Writes WORKDIR/eval/gaussian.json (records), gaussian_mc.json (cross-check) and gaussian.png.
 """
-import json
 import os
 import time
 
@@ -14,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import metrics, plots
+from lib import metrics, outputs, plots
 from wsgm import gaussian, pyramid, sde, solvers
 from lib.errors import InputError
 
@@ -169,10 +168,8 @@ def evaluate(config, workdir: str) -> None:
   os.makedirs(out_dir, exist_ok=True)
   records = exact_records(config)
   mc, mc_spectra = monte_carlo_check(config, jax.random.key(config.seed))
-  with open(os.path.join(out_dir, "gaussian.json"), "w") as f:
-    json.dump(records, f, indent=1)
-  with open(os.path.join(out_dir, "gaussian_mc.json"), "w") as f:
-    json.dump(mc, f, indent=1)
+  outputs.write_json_run(out_dir, "gaussian", records)
+  outputs.write_json_run(out_dir, "gaussian_mc", mc)
   plot(records, config, mc_spectra, os.path.join(out_dir, "gaussian.png"))
   print(format_table(records, config))
   print(f"Monte-Carlo check (L={mc['L']}, N={mc['steps']}, {mc['samples']} samples, 1/sqrt(n)="

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import data, images as image_io, parallel, ssim as ssim_lib
+from lib import data, images as image_io, outputs, parallel, ssim as ssim_lib
 from lib.errors import InputError
 from wsgm import evaluation, lcm, lcm_pretrained, sampling, train, wavelets
 
@@ -82,14 +82,15 @@ def _iteration_summary(iterations, levels):
   return {n: dict(mean=float(np.mean(i)), max=int(np.max(i))) for n, i in zip(names, iterations)}
 
 
-def _save_sample_file(out_dir, prefix, out, levels_sampled):
-  index = len([f for f in os.listdir(out_dir) if f.startswith(prefix) and f.endswith(".npz")])
-  path = os.path.join(out_dir, f"{prefix}_{index}.npz")   # never overwrite earlier samples
+def value_range(config):
+  """Images span [1 - eval.data_range, 1]: [-1, 1] for our data, [0, 1] for the LCM authors'."""
+  return 1.0 - config.eval.data_range, 1.0
+
+
+def _save_sample_file(config, out_dir, prefix, out, levels_sampled):
   lows = {f"lowpass_{i}": low / lcm.unit(levels_sampled - i) for i, low in enumerate(out.lowpasses)}
-  np.savez(path, image=out.image, diverged=out.diverged, **lows,
-           **{f"iterations_{i}": it for i, it in enumerate(out.iterations)})
-  image_io.save_grid(os.path.join(out_dir, f"{prefix}_{index}.png"), out.image)
-  return path
+  return sampling.save_samples(out_dir, prefix, out.image, None, value_range(config), diverged=out.diverged,
+                               **lows, **{f"iterations_{i}": it for i, it in enumerate(out.iterations)})
 
 
 def sample(config, workdir: str) -> None:
@@ -106,7 +107,7 @@ def sample(config, workdir: str) -> None:
     out, seconds = synthesize(config, fns, ascent, constrain, config.sampling.num_samples, key, channels)
     prefix, levels_sampled = "samples", config.pyramid.levels
   os.makedirs(out_dir, exist_ok=True)
-  path = _save_sample_file(out_dir, prefix, out, levels_sampled)
+  path = _save_sample_file(config, out_dir, prefix, out, levels_sampled)
   summary = _iteration_summary(out.iterations, levels_sampled)
   logging.info("ascent iterations per model: %s", summary)
   print(f"wrote {path} ({len(out.image)} images, {int(out.diverged.sum())} diverged: flagged in 'diverged'); "
@@ -187,6 +188,7 @@ def evaluate(config, workdir: str) -> None:
   channels = data.channels(config.data) if clean is None else clean.shape[-1]
   fns, ascent, constrain = _setup(config, workdir, channels)
   levels, size = config.pyramid.levels, config.data.image_size
+  lo, hi = value_range(config)
   d_key, sr_key, s_key = jax.random.split(jax.random.key(config.seed + 1), 3)
   os.makedirs(out_dir, exist_ok=True)
   result = dict(config=config.name, levels=levels, receptive_field=config.lcm.receptive_field,
@@ -195,13 +197,13 @@ def evaluate(config, workdir: str) -> None:
   lines = []
   if clean is not None:
     result["denoising"], grid = denoising(config, fns, clean, d_key)
-    image_io.save_grid(os.path.join(out_dir, "denoising.png"), grid)
+    image_io.save_grid(os.path.join(out_dir, "denoising.png"), grid, lo=lo, hi=hi)
     lines.append("denoising PSNR (dB): " + ", ".join(f"sigma {r['sigma']}: {r['psnr_noisy']:.2f} -> "
                                                      f"{r['psnr_denoised']:.2f}" for r in result["denoising"]))
-    image_io.save_grid(os.path.join(out_dir, "data.png"), clean[:64])
+    image_io.save_grid(os.path.join(out_dir, "data.png"), clean[:64], lo=lo, hi=hi)
   if clean is not None and levels:
     result["super_resolution"], grid = superres_vs_bicubic(config, fns, ascent, constrain, clean, sr_key)
-    image_io.save_grid(os.path.join(out_dir, "superres.png"), grid)
+    image_io.save_grid(os.path.join(out_dir, "superres.png"), grid, lo=lo, hi=hi)
     sr = result["super_resolution"]
     lines.append(f"super-resolution x{2 ** levels}: one draw PSNR {sr['psnr']:.2f} dB / SSIM {sr['ssim']:.3f}, mean "
                  f"of {sr['draws']} draws {sr['psnr_mean_of_draws']:.2f} dB / {sr['ssim_mean_of_draws']:.3f}, bicubic "
@@ -217,13 +219,12 @@ def evaluate(config, workdir: str) -> None:
                              diverged=int(out.diverged.sum()))
   if comparable:
     result["synthesis"].update(evaluation.compare(converged, clean, config))
-  with open(os.path.join(out_dir, "lcm.json"), "w") as f:
-    json.dump(result, f, indent=1)
-  image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64])
+  path = outputs.write_json_run(out_dir, "lcm", result)
+  image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64], lo=lo, hi=hi)
   syn = result["synthesis"]
   lines.append(f"synthesis: {syn['diverged']} of {num} ascents diverged (excluded)"
                + (f"; spectrum error {syn['spectrum_error']:.3f}" if comparable else "")
                + f"; {syn['network_evaluations']:.0f} denoiser calls and {seconds:.2f} s per image; iterations "
                f"{json.dumps(iterations)}")
   print("\n".join(lines))
-  print(f"wrote {out_dir}/lcm.json and PNGs")
+  print(f"wrote {path} (and {out_dir}/lcm.json, the newest) and PNGs")

@@ -1,0 +1,92 @@
+"""Writing results so that nothing already written is lost: numbered files that are never overwritten,
+written atomically (a temporary file renamed into place), and strict JSON.
+
+- `new_path(directory, prefix, ext)` claims `prefix_<k>ext` with k = (largest existing index) + 1, never the
+  count of files (deleting samples_0 must not make the next run overwrite samples_1), and creates it
+  exclusively, so two processes writing at once get different indices.
+- `write_json` maps NaN and infinities to null: Python's json writes bare NaN, which is not JSON.
+"""
+import json
+import math
+import os
+import re
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+
+def _indices(directory: str, prefix: str, ext: str):
+  pattern = re.compile(re.escape(prefix) + r"_(\d+)" + re.escape(ext) + "$")
+  for name in os.listdir(directory) if os.path.isdir(directory) else ():
+    match = pattern.match(name)
+    if match:
+      yield int(match.group(1))
+
+
+def next_index(directory: str, prefix: str, ext: str) -> int:
+  return max(_indices(directory, prefix, ext), default=-1) + 1
+
+
+def new_path(directory: str, prefix: str, ext: str) -> str:
+  """A fresh `directory/prefix_<k>ext`, created empty (exclusively) so no other writer can take it."""
+  os.makedirs(directory, exist_ok=True)
+  index = next_index(directory, prefix, ext)
+  while True:
+    path = os.path.join(directory, f"{prefix}_{index}{ext}")
+    try:
+      os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+      return path
+    except FileExistsError:
+      index += 1
+
+
+def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> str:
+  """write(file) into a temporary file beside `path`, then rename it onto `path` (readers never see a
+  half-written file; a crash leaves the old content or nothing)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+  try:
+    with os.fdopen(fd, mode) as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return path
+
+
+def save_npz(path: str, **arrays) -> str:
+  return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def strict(obj):
+  """obj with NaN / inf floats (also inside numpy scalars and arrays) replaced by None."""
+  if isinstance(obj, dict):
+    return {k: strict(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [strict(v) for v in obj]
+  if isinstance(obj, np.ndarray):
+    return strict(obj.tolist())
+  if isinstance(obj, (float, np.floating)):
+    return float(obj) if math.isfinite(obj) else None
+  if isinstance(obj, np.integer):
+    return int(obj)
+  if isinstance(obj, np.bool_):
+    return bool(obj)
+  return obj
+
+
+def write_json(path: str, obj, **kwargs) -> str:
+  text = json.dumps(strict(obj), allow_nan=False, indent=1, **kwargs)
+  return atomic_write(path, lambda f: f.write(text), "w")
+
+
+def write_json_run(directory: str, name: str, obj) -> str:
+  """One file per run, `name_<k>.json`, never overwritten, plus `name.json`, a copy of the newest."""
+  path = new_path(directory, name, ".json")
+  write_json(path, obj)
+  write_json(os.path.join(directory, f"{name}.json"), obj)
+  return path
