@@ -78,6 +78,7 @@ def get_config():
   c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
   c.eval.images = ""             # LCM: .npz with array "images" (N, H, W, C) to evaluate on instead of data.*
   c.eval.data_range = 2.0        # LCM: width of the images' value range (2 for our [-1, 1]; 1 for [0, 1])
+  c.eval.synthesis = True        # LCM: also synthesize (the slow part at large sizes on a CPU)
 
   # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
   # field RF = 1 + 2 x (#3x3 layers); the global model of the coarsest low-pass has its own depth and RF.
@@ -101,6 +102,7 @@ def get_config():
   c.ascent.beta_details = 0.5    # conditionals are nearly unimodal: closer to deterministic ascent
   c.ascent.sigma_final = 0.01
   c.ascent.max_iters = 20000
+  c.ascent.max_iters_details = 20000   # the conditional models' own cap
   c.ascent.stop = "absolute"        # sigma_t <= sigma_final, or "relative": sigma_t <= sigma_final x std(y)
   c.ascent.fixed_step_coarse = False   # h_t = h0 throughout (else h0 t / (1 + h0 (t - 1)))
   c.ascent.fixed_step_details = False

@@ -50,6 +50,9 @@ def get_config():
   c.ascent.fixed_step_details = False
   c.ascent.rescale_lowpass = 0.8     # multi_scale_synthesis: rescale_image_range(low, .8) before the details
   c.ascent.max_iters = 30000         # a fixed h0 = 0.01 needs ~ln(1/sig_L)/(beta h0) ~ 5,000-15,000 steps
+  # Not theirs (their loop has no cap): conditional chains converge in 60-162 calls in their notebook; one that
+  # has not after 1000 ends flagged with the diverged ones (counted, excluded), not after hours on a CPU.
+  c.ascent.max_iters_details = 1000
   c.sampling.num_samples = 4
   c.sampling.batch_size = 4
   c.eval.num_samples = 8

@@ -8,6 +8,7 @@ environment, with random weights and batch-norm statistics (gains chosen to keep
 - lcm_bfcnn_low_width4: their low-pass BF_CNN (20 layers, all 3x3, first layer linear) of width 4;
 with one fixed input each (NCHW, their channel order) and the output their network gave in eval mode.
 """
+import json
 import os
 import pickle
 import shutil
@@ -138,7 +139,7 @@ def weights_dir(tmp_path):
 def pretrained(weights_dir):
   from configs import lcm_celeba160_pretrained
   return override(lcm_celeba160_pretrained.get_config(), **{
-      "lcm.weights_dir": str(weights_dir), "lcm.width": 4, "data.image_size": 16, "ascent.max_iters": 12,
+      "lcm.weights_dir": str(weights_dir), "lcm.width": 4, "data.image_size": 16, "ascent.max_iters": 12, "ascent.max_iters_details": 12,
       "sampling.num_samples": 2, "sampling.batch_size": 2, "eval.num_samples": 2, "eval.superres_draws": 1,
       "eval.denoise_sigmas": (20,)})
 
@@ -165,12 +166,17 @@ def test_released_models_run_through_sample_and_eval(pretrained, tmp_path):
   images = np.asarray(jax.random.uniform(jax.random.key(0), (3, 16, 16, 1)))
   np.savez(tmp_path / "images.npz", images=images)
   experiments.run(override(pretrained, **{"eval.images": str(tmp_path / "images.npz")}), workdir, "eval")
-  import json
   with open(os.path.join(workdir, "eval", "lcm.json")) as f:
     result = json.load(f)
   assert result["num_images"] == 2 and result["denoising"][0]["sigma"] == 20
   assert set(result["synthesis"]["iterations"]) == {"coarse", "scale_2", "scale_1"}
   assert result["super_resolution"]["num_images"] == 2
+  first = open(os.path.join(workdir, "eval", "lcm_0.json")).read()
+  experiments.run(override(pretrained, **{"eval.images": str(tmp_path / "images.npz"), "eval.synthesis": False}),
+                  workdir, "eval")                                  # a second eval: a new file, the first kept
+  with open(os.path.join(workdir, "eval", "lcm_1.json")) as f:
+    assert "synthesis" not in json.load(f)
+  assert open(os.path.join(workdir, "eval", "lcm_0.json")).read() == first
 
 
 def test_released_models_are_not_trained_and_bad_inputs_are_named(pretrained, tmp_path):

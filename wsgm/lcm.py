@@ -173,11 +173,12 @@ class AscentConfig(NamedTuple):
   relative_stop: bool = False       # stop at sigma_t <= sigma_final x std(y) (else sigma_t <= sigma_final)
   rescale_lowpass: float = 0.0      # > 0: min-max rescale each synthesized x_J to [0, this] before its details
   log_every: int = 0                # progress line every this many iterations (0 = none)
+  max_iters_details: int = 0        # the conditional models' cap (0: max_iters)
 
 
 def ascent_config(config) -> AscentConfig:
   a = config.ascent
-  for field in ("h0", "sigma_final"):
+  for field in ("h0", "sigma_final", "max_iters", "max_iters_details"):
     if not a[field] > 0:
       raise InputError(f"ascent.{field}={a[field]}: need a positive value")
   for field in ("beta_coarse", "beta_details"):
@@ -191,7 +192,8 @@ def ascent_config(config) -> AscentConfig:
   levels = config.pyramid.levels
   inits = (sigma_max(config, "coarse"),) + tuple(sigma_max(config, f"scale_{j}") for j in range(1, levels + 1))
   return AscentConfig(a.h0, a.beta_coarse, a.beta_details, a.sigma_final, a.max_iters, inits, a.fixed_step_coarse,
-                      a.fixed_step_details, a.stop == "relative", float(a.rescale_lowpass), int(a.log_every))
+                      a.fixed_step_details, a.stop == "relative", float(a.rescale_lowpass), int(a.log_every),
+                      int(a.max_iters_details))
 
 
 class LcmSample(NamedTuple):
@@ -201,16 +203,18 @@ class LcmSample(NamedTuple):
   diverged: jax.Array                # (N,) bool: some scale's ascent diverged (solvers.stochastic_ascent)
 
 
-def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain,
-            fixed_step: bool) -> solvers.AscentResult:
+def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain, fixed_step: bool,
+            max_iters: int) -> solvers.AscentResult:
   """Stochastic ascent from N(0, sigma_init^2), then one denoising of the final state (counted as an
   iteration): sigma_t only measures the noise the denoiser removes, so a chain stops with some noise left
-  that this last step takes out (as the ancestral sampler's last Tweedie step does)."""
+  that this last step takes out (as the ancestral sampler's last Tweedie step does). A chain still above
+  sigma_final after max_iters is flagged with the diverged ones: it did not converge."""
   init_key, key = jax.random.split(key)
   y = constrain(sigma_init * jax.random.normal(init_key, shape))
-  out = solvers.stochastic_ascent(residual, y, key, a.h0, beta, a.sigma_final, a.max_iters, fixed_step,
+  out = solvers.stochastic_ascent(residual, y, key, a.h0, beta, a.sigma_final, max_iters, fixed_step,
                                   a.relative_stop, a.log_every)
-  return out._replace(sample=out.sample - residual(out.sample), iterations=out.iterations + 1)
+  return out._replace(sample=out.sample - residual(out.sample), iterations=out.iterations + 1,
+                      diverged=out.diverged | ~(out.sigma <= a.sigma_final))
 
 
 def super_resolve(key, lowpass: jax.Array, scale: int, fns: Dict[str, Residual], wavelet: str, a: AscentConfig,
@@ -221,7 +225,7 @@ def super_resolve(key, lowpass: jax.Array, scale: int, fns: Dict[str, Residual],
     lows.append(low)
     shape = low.shape[:-1] + (3 * low.shape[-1],)
     out = _ascend(k, shape, lambda y, c=low, f=fns[f"scale_{j}"]: f(y, c), a.beta_details, a.sigma_init[j], a,
-                  constrain, a.fixed_step_details)
+                  constrain, a.fixed_step_details, a.max_iters_details or a.max_iters)
     iterations.append(out.iterations)
     diverged = diverged | out.diverged
     low = wavelets.idwt(low, out.sample, wavelet) * 2.0
@@ -233,7 +237,7 @@ def synthesize(key, coarse_shape: Sequence[int], fns: Dict[str, Residual], wavel
   """Ascent on the coarsest low-pass with the global model, then super_resolve down to the image."""
   coarse_key, refine_key = jax.random.split(key)
   out = _ascend(coarse_key, tuple(coarse_shape), lambda y: fns["coarse"](y, None), a.beta_coarse, a.sigma_init[0],
-                a, constrain, a.fixed_step_coarse)
+                a, constrain, a.fixed_step_coarse, a.max_iters)
   if levels == 0:
     return LcmSample(out.sample, (), (out.iterations,), out.diverged)
   low = out.sample

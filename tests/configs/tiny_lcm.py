@@ -17,4 +17,5 @@ def get_config():
   c.ascent.beta_coarse = 0.5
   c.ascent.sigma_final = 0.05
   c.ascent.max_iters = 200
+  c.ascent.max_iters_details = 200
   return c

@@ -150,11 +150,12 @@ def superres_vs_bicubic(config, fns, ascent, constrain, clean, key):
   mean = images.mean(axis=0)
   bicubic = np.asarray(jax.image.resize(jnp.asarray(low), clean.shape, "cubic"))
   r = config.eval.data_range
-  result = dict(draws=draws, psnr=psnr(images[0][ok], clean[ok], r), ssim=ssim(images[0][ok], clean[ok], r),
-                psnr_mean_of_draws=psnr(mean[ok], clean[ok], r), ssim_mean_of_draws=ssim(mean[ok], clean[ok], r),
-                bicubic_psnr=psnr(bicubic[ok], clean[ok], r), bicubic_ssim=ssim(bicubic[ok], clean[ok], r),
-                iterations=_iteration_summary(out.iterations, levels), diverged=int((~ok).sum()),
+  scored = {"psnr": images[0], "psnr_mean_of_draws": mean, "bicubic_psnr": bicubic}
+  result = dict(draws=draws, iterations=_iteration_summary(out.iterations, levels), diverged=int((~ok).sum()),
                 num_images=int(len(clean)), seconds_per_draw=seconds)
+  for name, estimate in scored.items():   # None where no image's draws all converged
+    result[name] = psnr(estimate[ok], clean[ok], r) if ok.any() else None
+    result[name.replace("psnr", "ssim")] = ssim(estimate[ok], clean[ok], r) if ok.any() else None
   return result, np.concatenate([bicubic[:8], images[0][:8], mean[:8], clean[:8]])
 
 
@@ -204,11 +205,16 @@ def evaluate(config, workdir: str) -> None:
   if clean is not None and levels:
     result["super_resolution"], grid = superres_vs_bicubic(config, fns, ascent, constrain, clean, sr_key)
     image_io.save_grid(os.path.join(out_dir, "superres.png"), grid, lo=lo, hi=hi)
-    sr = result["super_resolution"]
-    lines.append(f"super-resolution x{2 ** levels}: one draw PSNR {sr['psnr']:.2f} dB / SSIM {sr['ssim']:.3f}, mean "
-                 f"of {sr['draws']} draws {sr['psnr_mean_of_draws']:.2f} dB / {sr['ssim_mean_of_draws']:.3f}, bicubic "
-                 f"{sr['bicubic_psnr']:.2f} dB / {sr['bicubic_ssim']:.3f} (both on the {sr['num_images'] - sr['diverged']} "
-                 f"of {sr['num_images']} images whose draws converged)")
+    sr, f = result["super_resolution"], lambda v, d: "n/a" if v is None else f"{v:.{d}f}"
+    lines.append(f"super-resolution x{2 ** levels}: one draw PSNR {f(sr['psnr'], 2)} dB / SSIM {f(sr['ssim'], 3)}, "
+                 f"mean of {sr['draws']} draws {f(sr['psnr_mean_of_draws'], 2)} dB / {f(sr['ssim_mean_of_draws'], 3)}, "
+                 f"bicubic {f(sr['bicubic_psnr'], 2)} dB / {f(sr['bicubic_ssim'], 3)} (both on the "
+                 f"{sr['num_images'] - sr['diverged']} of {sr['num_images']} images whose draws converged)")
+  if not config.eval.synthesis:
+    path = outputs.write_json_run(out_dir, "lcm", result)
+    print("\n".join(lines + [f"wrote {path} (and {out_dir}/lcm.json, the newest) and PNGs; no synthesis "
+                              "(eval.synthesis=False)"]))
+    return
   comparable = clean is not None and clean.shape[1:3] == (size, size)
   num = len(clean) if comparable else config.eval.num_samples
   out, seconds = synthesize(config, fns, ascent, constrain, num, s_key, channels)
@@ -217,13 +223,16 @@ def evaluate(config, workdir: str) -> None:
   result["synthesis"] = dict(num_samples=num, iterations=iterations, seconds_per_image=seconds,
                              network_evaluations=sum(v["mean"] for v in iterations.values()),
                              diverged=int(out.diverged.sum()))
-  if comparable:
+  if comparable and len(converged):
     result["synthesis"].update(evaluation.compare(converged, clean, config))
+  elif comparable:
+    result["synthesis"]["metrics"] = "none: every ascent diverged or did not converge"
   path = outputs.write_json_run(out_dir, "lcm", result)
-  image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64], lo=lo, hi=hi)
+  if len(converged):
+    image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64], lo=lo, hi=hi)
   syn = result["synthesis"]
   lines.append(f"synthesis: {syn['diverged']} of {num} ascents diverged (excluded)"
-               + (f"; spectrum error {syn['spectrum_error']:.3f}" if comparable else "")
+               + (f"; spectrum error {syn['spectrum_error']:.3f}" if "spectrum_error" in syn else "")
                + f"; {syn['network_evaluations']:.0f} denoiser calls and {seconds:.2f} s per image; iterations "
                f"{json.dumps(iterations)}")
   print("\n".join(lines))
