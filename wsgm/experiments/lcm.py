@@ -114,10 +114,18 @@ def sample(config, workdir: str) -> None:
         f"ascent iterations per model: {json.dumps(summary)}; {seconds:.2f} s per image")
 
 
-def psnr(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
-  """Mean over images of 10 log10(range^2 / MSE) (range = 2 for images in [-1, 1], 1 for [0, 1])."""
+def psnr_per_image(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> np.ndarray:
+  """10 log10(range^2 / MSE) per image (range = 2 for images in [-1, 1], 1 for [0, 1])."""
   mse = np.mean((np.asarray(estimate, np.float64) - clean) ** 2, axis=(1, 2, 3))
-  return float(np.mean(10 * np.log10(data_range ** 2 / mse)))
+  return 10 * np.log10(data_range ** 2 / mse)
+
+
+def psnr(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
+  return float(np.mean(psnr_per_image(estimate, clean, data_range)))
+
+
+def _mean_se(values: np.ndarray):
+  return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
 
 
 def ssim(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
@@ -132,8 +140,10 @@ def denoising(config, fns, clean, key):
     std = sigma / 255 * data_range
     noisy = clean + std * np.asarray(jax.random.normal(k, clean.shape))
     denoised = np.asarray(fn(jnp.asarray(noisy, jnp.float32)))
-    table.append(dict(sigma=sigma, psnr_noisy=psnr(noisy, clean, data_range),
-                      psnr_denoised=psnr(denoised, clean, data_range)))
+    (noisy_mean, _), (mean, se) = (_mean_se(psnr_per_image(x, clean, data_range)) for x in (noisy, denoised))
+    gain_mean, gain_se = _mean_se(psnr_per_image(denoised, clean, data_range) - psnr_per_image(noisy, clean, data_range))
+    table.append(dict(sigma=sigma, psnr_noisy=noisy_mean, psnr_denoised=mean, psnr_denoised_se=se, gain=gain_mean,
+                      gain_se=gain_se))   # standard errors over images
     rows += [noisy[:8], denoised[:8]]
   return table, np.concatenate(rows)
 
