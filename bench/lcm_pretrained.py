@@ -15,6 +15,9 @@
   python bench/lcm_pretrained.py synthesize --weights=DENOISERS --size=160 --num=4 --draws=3
       synthesis with configs/lcm_celeba<size>_pretrained.py: denoiser calls per scale, seconds per image, a grid
       of the synthesized 40x40 low-passes, the images, and `draws` more super-resolutions of each low-pass.
+  python bench/lcm_pretrained.py bands --weights=DENOISERS --images=IMAGES.npz
+      checks our detail-band convention against the one the released models were trained on: J = 2 RF 13
+      denoising PSNR with the bands fed in our order and signs, and with H/V swapped or a band's sign flipped.
 DENOISERS is a copy of the authors' `denoisers/` folder (with flat/ and multi_scale/ inside).
 """
 import json
@@ -197,6 +200,32 @@ def cmd_synthesize():
         + f"; {seconds:.1f} s per image (compiled; {wall:.0f} s wall in all); wrote {path} and synthesis_{size}.png")
 
 
+def cmd_bands():
+  with np.load(FLAGS.images) as f:
+    clean = np.asarray(f["images"], np.float32)
+  config = pretrained_config(160, 2, 13, FLAGS.weights)
+  config.eval.denoise_sigmas = (20, 60)
+  base = lcm.residuals(lcm_pretrained.load_models(config))
+
+  def wrap(f, perm, sign):   # the network sees the bands permuted / sign-flipped, its output mapped back
+    perm, sign = jnp.array(perm), jnp.array(sign, jnp.float32)
+    inv = jnp.argsort(perm)
+    return lambda y, cond: f((y * sign)[..., perm], cond)[..., inv] * sign
+
+  rows = []
+  for perm in ((0, 1, 2), (1, 0, 2)):
+    for sign in ((1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1)):
+      fns = {k: (v if k == "coarse" else wrap(v, perm, sign)) for k, v in base.items()}
+      table, _ = lcm_modes.denoising(config, fns, clean, jax.random.key(FLAGS.seed))
+      rows.append(dict(order="HVD" if perm == (0, 1, 2) else "VHD", signs=list(sign),
+                       psnr={r["sigma"]: r["psnr_denoised"] for r in table}))
+      print(f"bands {rows[-1]['order']} signs {sign}: " + ", ".join(f"sigma {s}: {p:.2f} dB" for s, p in
+                                                                   rows[-1]["psnr"].items()), flush=True)
+  os.makedirs(FLAGS.out, exist_ok=True)
+  with open(_no_overwrite(os.path.join(FLAGS.out, "bands.json")), "w") as f:
+    json.dump(rows, f, indent=1)
+
+
 def wavelets_details(images, levels):
   from wsgm import wavelets
   return wavelets.decompose(jnp.asarray(images), "haar", levels).details[0]
@@ -204,7 +233,7 @@ def wavelets_details(images, levels):
 
 def main(argv):
   commands = {"apply": cmd_apply, "compare": cmd_compare, "images": cmd_images, "denoise": cmd_denoise,
-              "synthesize": cmd_synthesize}
+              "synthesize": cmd_synthesize, "bands": cmd_bands}
   if len(argv) != 2 or argv[1] not in commands:
     raise SystemExit(f"usage: {argv[0]} {{{'|'.join(commands)}}} [flags]")
   commands[argv[1]]()
