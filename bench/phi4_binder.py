@@ -8,7 +8,7 @@ tau_int(m) at a few sweeps near beta_c; --no_cluster runs local Metropolis alone
 
 Ising universality: at beta_c ~ 0.68, U4 -> 0.6107 as L grows; below beta_c (0.66) U4 decreases with L
 (disorder), above (0.70) it increases towards 2/3 (order). Independent checkerboard-Metropolis reference
-(DESIGN.md, 256 chains): 0.595 (L=8), 0.604 (L=16) at 0.68; 0.556 / 0.513 at 0.66; 0.622 / 0.642 at 0.70.
+(a separate run of 256 chains made outside this code base): 0.595 (L=8), 0.604 (L=16) at 0.68; 0.556 / 0.513 at 0.66; 0.622 / 0.642 at 0.70.
 Writes OUT/phi4_binder.json (observables with bootstrap errors, autocorrelation times) and a PNG.
 """
 import argparse
