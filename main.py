@@ -21,13 +21,6 @@ flags.mark_flags_as_required(["config", "workdir", "mode"])
 FLAGS = flags.FLAGS
 
 
-def _fields(tree, prefix=""):
-  out = []
-  for k, v in tree.items():
-    out += _fields(v, f"{prefix}{k}.") if hasattr(v, "items") else [prefix + k]
-  return out
-
-
 def _explain(argv, error) -> str:
   """One line for a command line that does not parse: an unknown --config.X names the closest fields."""
   paths = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
@@ -35,7 +28,7 @@ def _explain(argv, error) -> str:
   if paths and not os.path.isfile(paths[0]):
     return f"--config={paths[0]}: no such config file"
   try:
-    fields = _fields(runpy.run_path(paths[0])["get_config"]()) if paths else []
+    fields = checkpoint.field_paths(runpy.run_path(paths[0])["get_config"]()) if paths else []
   except Exception:   # the config file itself is missing or broken: the parser's own message says how
     fields = []
   for name in overrides:

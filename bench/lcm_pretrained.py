@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib import images as image_io, plots  # noqa: E402
-from wsgm import lcm, lcm_pretrained  # noqa: E402
+from wsgm import lcm, lcm_pretrained, wavelets  # noqa: E402
 from wsgm.experiments import lcm as lcm_modes  # noqa: E402
 
 flags.DEFINE_string("model", None, "apply: a released model.pt")
@@ -180,7 +180,8 @@ def cmd_synthesize():
   names = ["coarse"] + [f"scale_{j}" for j in range(levels, 0, -1)]
   its = {n: dict(mean=float(np.mean(i)), min=int(np.min(i)), max=int(np.max(i)), per_image=np.asarray(i).tolist())
          for n, i in zip(names, out.iterations)}
-  detail_std = [np.std(np.asarray(wavelets_details(d, levels)), axis=(1, 2, 3)).tolist() for d in draws]
+  finest = lambda images: np.asarray(wavelets.decompose(jnp.asarray(images), "haar", levels).details[0])
+  detail_std = [np.std(finest(d), axis=(1, 2, 3)).tolist() for d in draws]
   result = dict(config=config.name, size=size, levels=levels, num=FLAGS.num, iterations=its,
                 denoiser_calls_per_image=sum(v["mean"] for v in its.values()), seconds_per_image=seconds,
                 wall_seconds_with_compilation=wall, diverged=int(np.sum(out.diverged)),
@@ -224,11 +225,6 @@ def cmd_bands():
   os.makedirs(FLAGS.out, exist_ok=True)
   with open(_no_overwrite(os.path.join(FLAGS.out, "bands.json")), "w") as f:
     json.dump(rows, f, indent=1)
-
-
-def wavelets_details(images, levels):
-  from wsgm import wavelets
-  return wavelets.decompose(jnp.asarray(images), "haar", levels).details[0]
 
 
 def main(argv):

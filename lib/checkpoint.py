@@ -198,6 +198,11 @@ def _flatten(tree, prefix=""):
   return {prefix[:-1]: tree}
 
 
+def field_paths(config) -> list:
+  """Every leaf field of a config as a dotted path ("train.steps", "data.phi4.beta", ...)."""
+  return sorted(_flatten(_as_json(config)))
+
+
 def _as_json(config) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 

@@ -197,15 +197,9 @@ def test_7_a_second_train_on_one_workdir_is_refused(tmp_path):
 def test_8_every_data_sde_model_pyramid_field_is_checked_on_resume_or_declared_safe(tiny_config):
   from wsgm import lcm, wmgm
 
-  def fields(tree, prefix):
-    out = []
-    for k, v in tree.items():
-      out += fields(v, f"{prefix}{k}.") if hasattr(v, "items") else [prefix + k]
-    return out
-
   covered = lambda f, listed: any(f == p or f.startswith(p + ".") for p in listed)
   for section in ("data", "sde", "model", "pyramid"):
-    for f in fields(tiny_config[section], section + "."):
+    for f in (f for f in checkpoint.field_paths(tiny_config) if f.startswith(section + ".")):
       assert covered(f, train.ARCHITECTURE_FIELDS) or f in train.RESUME_SAFE_FIELDS, f
       if section in ("data", "pyramid"):
         assert covered(f, lcm.ARCHITECTURE_FIELDS) or f in train.RESUME_SAFE_FIELDS, f

@@ -27,6 +27,7 @@ import numpy as np
 
 from lib import torch_archive
 from lib.errors import InputError
+from wsgm import lcm
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
 
@@ -101,16 +102,6 @@ def load_archive(path: str) -> Tuple[BiasFreeCNN, dict, bool]:
   return model, to_params(state, model, channels, conditional, path), conditional
 
 
-def make_model(config, name: str) -> Tuple[BiasFreeCNN, int, bool]:
-  """(model, input channels, conditional?) for the authors' grayscale model `name`."""
-  m, levels = config.lcm, config.pyramid.levels
-  if name == "coarse" and levels:      # their BF_CNN on the low-pass
-    return BiasFreeCNN(1, m.width, m.coarse_depth, m.coarse_receptive_field, "even", True), 1, False
-  if name == "coarse":                 # flat pixel-domain BF_CNN_RF
-    return BiasFreeCNN(1, m.width, m.depth, m.receptive_field, "authors", True), 1, False
-  return BiasFreeCNN(3, m.width, m.depth, m.receptive_field, "authors", True), 4, True
-
-
 def validate(config) -> None:
   m = config.lcm
   if not m.weights_dir:
@@ -125,21 +116,24 @@ def validate(config) -> None:
   if m.noise_units != "scale":
     raise InputError(f"lcm.noise_units={m.noise_units!r}: the released denoisers were trained with noise in each "
                      "scale's units ('scale')")
+  if m.layout != "authors" or m.first_linear is not True:
+    raise InputError(f"lcm.layout={m.layout!r}, lcm.first_linear={m.first_linear}: the released denoisers need "
+                     "'authors' and True (their 1x1 / 3x3 placement and linear first layer)")
 
 
 def load_models(config, names=None) -> Dict[str, Tuple[BiasFreeCNN, dict]]:
   """{name: (model, params)} of the released models a config names (all of them by default)."""
   validate(config)
   levels = config.pyramid.levels
-  names = names or ["coarse"] + [f"scale_{j}" for j in range(1, levels + 1)]
   out = {}
-  for name in names:
+  for name in names or ["coarse"] + [f"scale_{j}" for j in range(1, levels + 1)]:
     path = os.path.join(config.lcm.weights_dir, folder(name, levels, config.lcm.receptive_field), "model.pt")
     if not os.path.isfile(path):
       raise InputError(f"no released model for {name!r} (RF {config.lcm.receptive_field}, J = {levels}): {path} "
                        "does not exist")
-    model, channels, conditional = make_model(config, name)
-    out[name] = (model, to_params(torch_archive.load(path), model, channels, conditional, path))
+    conditional = name != "coarse"   # grayscale: [details (3), low-pass (1)] in, 3 bands out
+    model = lcm.make_model(config, name, 1)
+    out[name] = (model, to_params(torch_archive.load(path), model, 4 if conditional else 1, conditional, path))
   return out
 
 

@@ -137,7 +137,7 @@ def load_stats(workdir):
   except Exception as e:   # truncated or not an .npz
     raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); the models were trained with it: restore "
                      "it from a backup, or train in a new --workdir") from None
-  if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(stats)):
+  if not checkpoint.all_finite(stats):
     raise InputError(f"{path} holds NaN or inf: the normalization is broken; restore it or train anew")
   return stats
 

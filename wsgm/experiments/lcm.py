@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import data, images as image_io, outputs, parallel, ssim as ssim_lib
+from lib import data, images as image_io, metrics, outputs, parallel, ssim as ssim_lib
 from lib.errors import InputError
 from wsgm import evaluation, lcm, lcm_pretrained, sampling, train, wavelets
 
@@ -106,7 +106,6 @@ def sample(config, workdir: str) -> None:
     fns, ascent, constrain = _setup(config, workdir, channels)
     out, seconds = synthesize(config, fns, ascent, constrain, config.sampling.num_samples, key, channels)
     prefix, levels_sampled = "samples", config.pyramid.levels
-  os.makedirs(out_dir, exist_ok=True)
   path = _save_sample_file(config, out_dir, prefix, out, levels_sampled)
   summary = _iteration_summary(out.iterations, levels_sampled)
   logging.info("ascent iterations per model: %s", summary)
@@ -124,10 +123,6 @@ def psnr(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
   return float(np.mean(psnr_per_image(estimate, clean, data_range)))
 
 
-def _mean_se(values: np.ndarray):
-  return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-
-
 def ssim(estimate: np.ndarray, clean: np.ndarray, data_range: float) -> float:
   return float(jnp.mean(ssim_lib.ssim(jnp.asarray(estimate), jnp.asarray(clean), data_range=data_range)))
 
@@ -140,10 +135,11 @@ def denoising(config, fns, clean, key):
     std = sigma / 255 * data_range
     noisy = clean + std * np.asarray(jax.random.normal(k, clean.shape))
     denoised = np.asarray(fn(jnp.asarray(noisy, jnp.float32)))
-    (noisy_mean, _), (mean, se) = (_mean_se(psnr_per_image(x, clean, data_range)) for x in (noisy, denoised))
-    gain_mean, gain_se = _mean_se(psnr_per_image(denoised, clean, data_range) - psnr_per_image(noisy, clean, data_range))
-    table.append(dict(sigma=sigma, psnr_noisy=noisy_mean, psnr_denoised=mean, psnr_denoised_se=se, gain=gain_mean,
-                      gain_se=gain_se))   # standard errors over images
+    before, after = psnr_per_image(noisy, clean, data_range), psnr_per_image(denoised, clean, data_range)
+    mean, se = metrics.bootstrap(np.mean, after)      # standard errors: bootstrap over images
+    gain, gain_se = metrics.bootstrap(np.mean, after - before)
+    table.append(dict(sigma=sigma, psnr_noisy=float(np.mean(before)), psnr_denoised=mean, psnr_denoised_se=se,
+                      gain=gain, gain_se=gain_se))
     rows += [noisy[:8], denoised[:8]]
   return table, np.concatenate(rows)
 
