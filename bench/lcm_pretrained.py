@@ -1,4 +1,4 @@
-"""The LCM authors' released CelebA denoisers in our pipeline (wsgm/lcm_pretrained.py).
+"""The LCM authors' released CelebA denoisers in our pipeline (wsgm/methods/lcm_pretrained.py).
 
   python bench/lcm_pretrained.py apply --model=PATH/model.pt --input=IN.npy --output=OUT.npy
       one imported denoiser on a float32 array in the authors' layout (N, C, H, W; a conditional model's
@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib import images as image_io, plots  # noqa: E402
-from wsgm import lcm, lcm_pretrained, wavelets  # noqa: E402
-from wsgm.experiments import lcm as lcm_modes  # noqa: E402
+from wsgm import wavelets  # noqa: E402
+from wsgm.methods import lcm, lcm_modes, lcm_pretrained  # noqa: E402
 
 flags.DEFINE_string("model", None, "apply: a released model.pt")
 flags.DEFINE_string("input", None, "apply: input .npy (N, C, H, W)")

@@ -24,8 +24,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from lib import checkpoint, plots  # noqa: E402
-from wsgm import evaluation, lcm, sampling, train, wavelets  # noqa: E402
-from wsgm.experiments import lcm as lcm_modes  # noqa: E402
+from wsgm import evaluation, pyramid, sampling, train, wavelets  # noqa: E402
+from wsgm.methods import lcm, lcm_modes  # noqa: E402
 
 flags.DEFINE_string("out", "runs/lcm_rf", "Output directory (one workdir per model set inside).")
 flags.DEFINE_string("config", "configs/lcm_faces.py", "LCM config file to start from.")
@@ -60,11 +60,11 @@ def denoising_psnr(config, workdir, clean, clean_lowpass=False):
   """{sigma: PSNR} of the denoised held-out images (and of the noisy ones). clean_lowpass: the coarsest
   low-pass is given clean instead of denoised by the global model, so only the local conditional models
   act: the part of the multi-scale denoiser whose receptive field the sweep varies."""
-  models, _ = sampling.load_models(config, workdir, clean.shape[-1], method=lcm.METHOD)
+  models, _ = sampling.load_models(config, workdir, clean.shape[-1], None, lcm.METHOD)
   fns = lcm.residuals(models)
   if clean_lowpass:
     levels = config.pyramid.levels
-    low = wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass * lcm.unit(levels)
+    low = wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass * pyramid.scale_unit(levels)
     fns["coarse"] = lambda y, cond: y - low
   table, _ = lcm_modes.denoising(config, fns, clean, jax.random.key(1))
   return {r["sigma"]: r["psnr_denoised"] for r in table}, {r["sigma"]: r["psnr_noisy"] for r in table}

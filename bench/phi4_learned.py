@@ -1,7 +1,7 @@
 """phi^4 at beta_c: learned WSGM vs pixel-space SGM, same data, same UNet width, N steps per scale.
 
 Trains configs/phi4_wsgm.py and configs/phi4_sgm.py (or resumes them), runs each one's --mode=eval sweep over
-N (wsgm/steps_sweep.py), and puts the two side by side: U4, |m|, susceptibility, spectrum error and value-
+N (wsgm/evaluation.py), and puts the two side by side: U4, |m|, susceptibility, spectrum error and value-
 histogram distance against the MCMC fields, seconds per sample, steps to quality, and the metrics' noise floor. Writes
 OUT/phi4_learned.json and OUT/phi4_learned.png; each workdir keeps its eval/phi4.json, quality.png, fields.png.
 
@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from lib import checkpoint, data, metrics, phi4, plots  # noqa: E402
 from wsgm import evaluation, train  # noqa: E402
+from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 flags.DEFINE_string("out", "runs/phi4_learned", "Output directory (workdirs wsgm/ and sgm/ inside).")
 flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
@@ -60,8 +61,8 @@ def main(argv):
     if FLAGS.steps:
       config.eval.steps_sweep = tuple(int(n) for n in FLAGS.steps)
     workdir = os.path.join(FLAGS.out, method)
-    train.train(config, workdir)
-    evaluation.evaluate(config, workdir)
+    train.train(config, workdir, wsgm_method.METHOD)
+    evaluation.evaluate(config, workdir, wsgm_method.METHOD)
     with open(os.path.join(workdir, "eval", "phi4.json")) as f:
       results[method] = json.load(f)
   results["noise_floor"] = noise_floor(config)

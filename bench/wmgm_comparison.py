@@ -27,7 +27,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lib import checkpoint, images as image_io, parallel, phi4, plots  # noqa: E402
-from wsgm import evaluation, sampling, train, wavelets, wmgm  # noqa: E402
+from wsgm import evaluation, sampling, train, wavelets  # noqa: E402
+from wsgm.methods import wmgm, wsgm as wsgm_method  # noqa: E402
 
 flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs inside).")
 flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_{sgm,wsgm,wmgm}.py.")
@@ -46,11 +47,11 @@ def load(dataset, method):
   return c
 
 
-def parameter_counts(config, workdir, generation, channels):
+def parameter_counts(config, workdir, method, channels):
   """{model: trainable parameters} of the sampling networks (WMGM's discriminator listed apart)."""
-  models, stats = sampling.load_models(config, workdir, channels, method=generation.method)
+  models, stats = sampling.load_models(config, workdir, channels, None, method)
   counts = {name: int(sum(np.prod(p.shape) for p in jax.tree.leaves(params))) for name, (_, params) in models.items()}
-  if generation is wmgm.GENERATION:
+  if method is wmgm.METHOD:
     init_fn, _, _ = wmgm.make_steps(config, wmgm.model_names(config)[1], stats, channels)
     size = config.data.image_size
     shapes = jax.eval_shape(init_fn, jax.random.key(0), jax.ShapeDtypeStruct((2, size, size, channels), np.float32))
@@ -62,15 +63,15 @@ def network_evaluations(method, levels, steps):
   return {"sgm": steps, "wsgm": (levels + 1) * steps, "wmgm": steps + levels}[method]
 
 
-def conditional_draws(config, workdir, generation, reference, lowpasses=8, draws=8):
+def conditional_draws(config, workdir, method, reference, lowpasses=8, draws=8):
   """(lowpasses, draws, H, W, C): images generated from the coarsest low-pass x_J of held-out images, `draws`
   times each. Their spread is how much the detail models vary once the coarse structure is fixed: a generator
   that ignores its noise gives identical draws; WSGM's score models sample the conditional law."""
   levels = config.pyramid.levels
   x_coarsest = wavelets.decompose(jnp.asarray(reference[:lowpasses]), config.pyramid.wavelet, levels).lowpass
   models, stats = sampling.load_models(config, workdir, reference.shape[-1],
-                                       generation.superres_models(config, levels), generation.method)
-  refine = generation.make_super_resolver(config, models, stats, levels, parallel.data_mesh())
+                                       method.superres_models(config, levels), method)
+  refine = method.make_super_resolver(config, models, stats, levels, parallel.data_mesh())
   images = np.asarray(refine(jax.random.key(config.seed + 2), jnp.repeat(x_coarsest, draws, axis=0)).image)
   return images.reshape(lowpasses, draws, *images.shape[1:])
 
@@ -85,25 +86,25 @@ def run_dataset(dataset):
   for method in METHODS:
     config = load(dataset, method)
     workdir = os.path.join(FLAGS.out, f"{dataset}_{method}")
-    generation = wmgm.GENERATION if method == "wmgm" else sampling.WSGM
+    spec = wmgm.METHOD if method == "wmgm" else wsgm_method.METHOD
     if method == "wmgm":   # the coarse score model is WSGM's: copy it, train the generator only
       source = os.path.join(FLAGS.out, f"{dataset}_wsgm")
       if not os.path.isdir(os.path.join(workdir, "coarse")):
         shutil.copytree(os.path.join(source, "coarse"), os.path.join(workdir, "coarse"))
         shutil.copy(os.path.join(source, "stats.npz"), os.path.join(workdir, "stats.npz"))
     start = time.time()
-    train.train(config, workdir, generation.method)
+    train.train(config, workdir, spec)
     logging.info("%s %s trained in %.0fs", dataset, method, time.time() - start)
     reference = evaluation.reference_images(config, config.eval.num_samples)
     channels = reference.shape[-1]
-    counts[method] = parameter_counts(config, workdir, generation, channels)
+    counts[method] = parameter_counts(config, workdir, spec, channels)
     is_phi4 = config.data.name == "phi4"
     lo, hi = (-3, 3) if is_phi4 else (-1, 1)
     data_u4 = binder_u4(reference, config) if is_phi4 else None
     for n in [int(s) for s in FLAGS.steps]:
       config.sampling.steps = n
       images, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
-                                             channels, generation)
+                                             channels, spec)
       row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds,
                  network_evaluations=network_evaluations(method, config.pyramid.levels, n),
                  **evaluation.compare(images, reference, config))
@@ -114,7 +115,7 @@ def run_dataset(dataset):
       if n == 16:
         image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_N16.png"), images[:32], lo=lo, hi=hi)
         if config.pyramid.levels:
-          draws = conditional_draws(config, workdir, generation, reference)
+          draws = conditional_draws(config, workdir, spec, reference)
           spread[method] = float(draws.std(axis=1).mean())
           image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_draws_N16.png"),
                              draws.reshape(-1, *draws.shape[2:]), ncols=draws.shape[1], lo=lo, hi=hi)

@@ -40,14 +40,15 @@ def measure_wmgm(sizes, batch, repeats):
   import numpy as np
   from configs import faces_wmgm
   from lib import parallel
-  from wsgm import wavelets, wmgm
+  from wsgm import pyramid
+  from wsgm.methods import wmgm
 
   mesh, rows = parallel.data_mesh(), []
   for size in sizes:
     config = faces_wmgm.get_config()
     config.data.image_size, config.train.batch_size = size, batch
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
-    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels)
+    stats = pyramid.fit_stats(images, "haar", config.pyramid.levels)
     on_mesh = parallel.global_batch(mesh, np.asarray(images))
     runs = {}
     for d_every in (1, 4):
@@ -73,7 +74,8 @@ def measure(sizes, batch, steps, repeats, methods):
   import numpy as np
   from configs import faces_wsgm
   from lib import parallel
-  from wsgm import pyramid, sampling, train, wavelets
+  from wsgm import pyramid
+  from wsgm.methods import wsgm as wsgm_method
 
   mesh, rows = parallel.data_mesh(), []
   for method, size in [(m, s) for m in methods for s in sizes]:
@@ -82,16 +84,16 @@ def measure(sizes, batch, steps, repeats, methods):
     config.train.batch_size = config.sampling.batch_size = batch
     config.sampling.steps = steps
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
-    stats = wavelets.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None
+    stats = pyramid.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None
     batch_on_mesh = parallel.global_batch(mesh, np.asarray(images))
     models, step_time = {}, None
     for name in pyramid.model_names(config.pyramid.levels):
-      init_fn, step_fn, model = train.make_steps(config, name, stats, 1)
+      init_fn, step_fn, model = wsgm_method.make_steps(config, name, stats, 1)
       state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
       models[name] = (model, state.ema_params)
       if name == pyramid.model_names(config.pyramid.levels)[-1]:   # the finest model
         step_time = 1 / _steps_per_s(jax.jit(step_fn), state, batch_on_mesh, repeats)
-    generator = sampling.make_generator(config, models, stats, 1, mesh)
+    generator = wsgm_method.make_generator(config, models, stats, 1, mesh)
     jax.block_until_ready(generator(jax.random.key(2)).image)
     start = time.perf_counter()
     for i in range(max(repeats // 10, 1)):

@@ -5,7 +5,7 @@ import ml_collections
 def get_config():
   c = ml_collections.ConfigDict()
   c.name = "default"
-  c.experiment = "wsgm"          # which system runs: see wsgm/experiments/__init__.py
+  c.experiment = "wsgm"          # which system runs: see wsgm/experiments.py
   c.seed = 0
 
   c.pyramid = ml_collections.ConfigDict()
@@ -71,7 +71,7 @@ def get_config():
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 256
   c.eval.swd_directions = 128
-  c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/steps_sweep.py)
+  c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/evaluation.py)
   c.eval.spectral_threshold = 0.1 # steps to quality: spectrum error at most this ...
   c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
   c.eval.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # LCM: pixel noise std in 1/255 of the image range
@@ -80,7 +80,7 @@ def get_config():
   c.eval.data_range = 2.0        # LCM: width of the images' value range (2 for our [-1, 1]; 1 for [0, 1])
   c.eval.synthesis = True        # LCM: also synthesize (the slow part at large sizes on a CPU)
 
-  # LCM (wsgm/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
+  # LCM (wsgm/methods/lcm.py): bias-free CNN denoisers; conditional (and flat, J = 0) models have a local receptive
   # field RF = 1 + 2 x (#3x3 layers); the global model of the coarsest low-pass has its own depth and RF.
   c.lcm = ml_collections.ConfigDict()
   c.lcm.width = 64
@@ -93,7 +93,7 @@ def get_config():
   c.lcm.noise_units = "pixel"    # "scale": each local model's range in its own scale's units (the authors')
   c.lcm.layout = "even"          # local models' 3x3 placement: "even" or "authors" (their BF_CNN_RF rule)
   c.lcm.first_linear = False     # no ReLU after the first layer (the authors' networks)
-  c.lcm.weights_dir = ""         # the authors' released denoisers instead of our checkpoints (wsgm/lcm_pretrained.py)
+  c.lcm.weights_dir = ""         # the authors' released denoisers instead of our checkpoints (wsgm/methods/lcm_pretrained.py)
 
   # Stochastic ascent sampler (Kadkhodaie & Simoncelli; wsgm/solvers.stochastic_ascent) for LCM.
   c.ascent = ml_collections.ConfigDict()
@@ -109,7 +109,7 @@ def get_config():
   c.ascent.rescale_lowpass = 0.0    # > 0: min-max rescale each synthesized x_J to [0, this] (authors: 0.8)
   c.ascent.log_every = 1000         # progress line every this many ascent iterations (0 = none)
 
-  # WMGM (wsgm/wmgm.py): the coarse low-pass by WSGM's score model (model.*, sde.*), the details by a
+  # WMGM (wsgm/methods/wmgm.py): the coarse low-pass by WSGM's score model (model.*, sde.*), the details by a
   # generator (a UNet fed noise, conditioned on the low-pass) trained with adversarial + MSE + SSIM losses.
   c.wmgm = ml_collections.ConfigDict()
   c.wmgm.shared_generator = True       # one generator for every scale (authors), or one per scale
@@ -133,7 +133,7 @@ def get_config():
 
   c.distributed = False          # multi-host: call jax.distributed.initialize() first
 
-  # Exact-score Gaussian-field experiment (wsgm/experiments/gaussian_theorem.py).
+  # Exact-score Gaussian-field experiment (wsgm/methods/gaussian_theorem.py).
   c.gaussian = ml_collections.ConfigDict()
   c.gaussian.sizes = (16, 32, 64, 128)
   c.gaussian.steps = (4, 8, 16, 32, 64, 128, 256, 512, 1024)

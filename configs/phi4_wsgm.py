@@ -1,7 +1,7 @@
 """WSGM on lattice phi^4 at its critical point (beta = 0.68, lambda = 1), 32x32, J = 2 (8x8 coarsest).
 The MCMC data (Metropolis + Swendsen-Wang sign updates, tau_int of a few sweeps) are made on first use and
 cached in runs/phi4_data: 128 chains x 16 fields for training, 32 x 16 held out. --mode=eval samples with
-N = 4 ... 64 steps per scale and compares every N with the MCMC fields (wsgm/steps_sweep.py).
+N = 4 ... 64 steps per scale and compares every N with the MCMC fields (wsgm/evaluation.py).
 
 python main.py --config=configs/phi4_wsgm.py --mode=train --workdir=runs/phi4_wsgm
 """

@@ -75,7 +75,7 @@ def _digits(cfg, split):
 def _gaussian(cfg, split):
   count = cfg.num_examples if split == "train" else max(cfg.num_examples // 8, 64)
   key = jax.random.key(cfg.seed + (0 if split == "train" else 1))
-  return np.asarray(fields.sample_field(key, fields.power_spectrum(cfg.image_size), count))
+  return np.asarray(fields.sample_field(key, fields.target_spectrum(cfg.image_size), count))
 
 
 def _phi4(cfg, split):

@@ -4,9 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def power_spectrum(size: int) -> np.ndarray:
-  """P(omega) = 1/|omega|^2 on the periodic size x size grid, omega = 2 pi k / size, zero mode set to the
-  largest non-zero mode, scaled to mean 1 (mean variance 1). Index [ky, kx] in np.fft order."""
+def target_spectrum(size: int) -> np.ndarray:
+  """The fields' exact (model) spectrum, P(omega) = 1/|omega|^2 on the periodic size x size grid with
+  omega = 2 pi k / size, zero mode set to the largest non-zero mode, scaled to mean 1 (mean variance 1).
+  Index [ky, kx] in np.fft order. (lib/metrics.power_spectrum is the empirical one, of images.)"""
   k = np.fft.fftfreq(size) * size
   w2 = (2 * np.pi / size) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2)
   p = np.divide(1.0, w2, out=np.zeros_like(w2), where=w2 > 0)

@@ -35,7 +35,3 @@ def check_divisible(batch_size: int, field: str) -> None:
 def global_batch(mesh, local: np.ndarray) -> jax.Array:
   """Assemble the global batch from this process's contiguous share, sharded over the mesh."""
   return jax.make_array_from_process_local_data(batch_sharding(mesh), local)
-
-
-def replicate(mesh, tree):
-  return jax.device_put(tree, replicated(mesh))

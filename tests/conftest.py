@@ -18,6 +18,7 @@ def tiny_config():
 def trained_workdir(tiny_config, tmp_path_factory):
   """A tiny WSGM trained for a few steps, shared by the sampling and evaluation tests."""
   from wsgm import train
+  from wsgm.methods import wsgm as wsgm_method
   workdir = str(tmp_path_factory.mktemp("tiny_wsgm"))
-  train.train(tiny_config, workdir)
+  train.train(tiny_config, workdir, wsgm_method.METHOD)
   return workdir

@@ -83,11 +83,12 @@ DEVICE_SCRIPT = """
 import json, jax, jax.numpy as jnp
 from tests.configs import tiny_wsgm
 from lib import data, parallel
-from wsgm import train, wavelets
+from wsgm import pyramid
+from wsgm.methods import wsgm as wsgm_method
 c = tiny_wsgm.get_config()
 images = data.load_array(c.data, "train")
-stats = wavelets.fit_stats(jnp.asarray(images[:64]), "haar", 1)
-init_fn, step_fn, _ = train.make_steps(c, "scale_1", stats, 1)
+stats = pyramid.fit_stats(jnp.asarray(images[:64]), "haar", 1)
+init_fn, step_fn, _ = wsgm_method.make_steps(c, "scale_1", stats, 1)
 mesh = parallel.data_mesh()
 state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(0), parallel.global_batch(mesh, images[:8]))
 step_fn, losses = jax.jit(step_fn), []

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from configs import default
-from wsgm import gaussian, pyramid, sde, solvers, wavelets
-from wsgm.experiments import gaussian_theorem
+from wsgm import gaussian, pyramid, sde, solvers
+from wsgm.methods import gaussian_theorem
 
 
 def _uniform(steps, T):
@@ -18,19 +18,19 @@ def test_sgm_kl_matches_independent_reference(size, kl):
   """Reference values from an independent implementation made outside this code base (the exact per-Fourier-mode
   variance recursion of Euler-Maruyama, same 1/|omega|^2 spectrum normalized to mean variance 1, reverse EM from
   N(0, I)): KL(true || generated) per dimension at T = 5, N = 64."""
-  assert gaussian.sgm_output(gaussian.power_spectrum(size), _uniform(64, 5.0)).kl_per_dim == pytest.approx(kl, abs=5e-5)
+  assert gaussian.sgm_output(gaussian.target_spectrum(size), _uniform(64, 5.0)).kl_per_dim == pytest.approx(kl, abs=5e-5)
 
 
 @pytest.mark.parametrize("size, err", [(16, 0.069), (32, 0.136), (64, 0.166)])
 def test_sgm_spectral_error_matches_independent_reference(size, err):
   """The same independent per-mode recursion: max relative spectral error at N = 256, best T (over integers)."""
-  spectrum = gaussian.power_spectrum(size)
+  spectrum = gaussian.target_spectrum(size)
   best = min(gaussian.sgm_output(spectrum, _uniform(256, T)).spectral_error for T in range(1, 9))
   assert best == pytest.approx(err, abs=5e-4)
 
 
 def test_power_spectrum_convention():
-  p = gaussian.power_spectrum(8)
+  p = gaussian.target_spectrum(8)
   assert p.mean() == pytest.approx(1.0)
   assert p[0, 0] == p[0, 1] == p[1, 0] == p.max()
   assert p[0, 2] == pytest.approx(p[0, 1] / 4)
@@ -58,7 +58,7 @@ N_MC = 200_000
 
 def test_sgm_exact_kl_by_monte_carlo():
   size, steps, T = 4, 4, 3.0
-  spectrum = gaussian.power_spectrum(size)
+  spectrum = gaussian.target_spectrum(size)
   times = sde.time_grid("uniform", steps, T)
   x0 = jax.random.normal(jax.random.key(0), (N_MC, size, size, 1))
   x = jax.jit(lambda k: solvers.euler_maruyama(gaussian.stationary_score_fn(spectrum), x0, times, k))(jax.random.key(1))
@@ -81,7 +81,7 @@ def _exact_wsgm_sampler(spectrum, blocks, wavelet, times, n):
 def test_wsgm_exact_kl_by_monte_carlo(wavelet):
   """Chain-rule KL of the whole coarse-to-fine pipeline vs the dense KL of its real samples (8x8, J=1)."""
   size, steps, T = 8, 4, 3.0
-  spectrum = gaussian.power_spectrum(size)
+  spectrum = gaussian.target_spectrum(size)
   blocks = gaussian.wavelet_blocks(spectrum, wavelet, 1)
   times = sde.time_grid("uniform", steps, T)
   x = _exact_wsgm_sampler(spectrum, blocks, wavelet, times, N_MC)(jax.random.key(3))
@@ -93,10 +93,10 @@ def test_wsgm_exact_kl_by_monte_carlo(wavelet):
 
 def test_blocks_agree_with_the_jax_transform():
   """Band order and normalization of the float64 blocks equal those of wavelets.dwt on sampled fields."""
-  spectrum = gaussian.power_spectrum(16)
+  spectrum = gaussian.target_spectrum(16)
   blocks = gaussian.wavelet_blocks(spectrum, "db2", 2)
   fields = gaussian.sample_field(jax.random.key(0), spectrum, 4000)
-  stats = wavelets.fit_stats(fields, "db2", 2)
+  stats = pyramid.fit_stats(fields, "db2", 2)
   exact = gaussian.exact_stats(blocks)
   np.testing.assert_allclose(stats.detail_std, exact.detail_std, rtol=0.03)
   np.testing.assert_allclose(stats.low_std, exact.low_std, rtol=0.05)

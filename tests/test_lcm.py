@@ -8,7 +8,8 @@ import pytest
 
 from lib import checkpoint, data
 from tests.overrides import override
-from wsgm import experiments, lcm, solvers, wavelets
+from wsgm import experiments, pyramid, solvers, wavelets
+from wsgm.methods import lcm
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
 
@@ -147,9 +148,9 @@ def _oracle(clean, levels, wavelet="haar"):
   if levels == 0:
     return {"coarse": lambda y, cond: y - clean}
   pyr = wavelets.decompose(clean, wavelet, levels)
-  fns = {"coarse": lambda y, cond: y - pyr.lowpass * lcm.unit(levels)}
+  fns = {"coarse": lambda y, cond: y - pyr.lowpass * pyramid.scale_unit(levels)}
   for j in range(1, levels + 1):
-    fns[f"scale_{j}"] = (lambda target: lambda y, cond: y - target)(pyr.details[j - 1] * lcm.unit(j))
+    fns[f"scale_{j}"] = (lambda target: lambda y, cond: y - target)(pyr.details[j - 1] * pyramid.scale_unit(j))
   return fns
 
 
@@ -163,7 +164,7 @@ def test_super_resolution_with_ideal_denoisers_recovers_the_image(faces):
   """Ascent whose denoiser knows the answer lands within ~sigma_final of it, in image units at every scale."""
   a = lcm.AscentConfig(h0=0.05, beta_coarse=0.5, beta_details=0.5, sigma_final=0.002, max_iters=2000,
                        sigma_init=(1.0, 0.5, 0.25))
-  low = wavelets.decompose(faces, "haar", 2).lowpass * lcm.unit(2)
+  low = wavelets.decompose(faces, "haar", 2).lowpass * pyramid.scale_unit(2)
   out = lcm.super_resolve(jax.random.key(0), low, 2, _oracle(faces, 2), "haar", a)
   assert float(jnp.abs(out.image - faces).max()) < 0.05
   np.testing.assert_allclose(out.lowpasses[0], low)
@@ -174,7 +175,7 @@ def test_a_few_steps_lower_the_denoising_loss(tiny_lcm, faces):
   init_fn, step_fn, model = lcm.make_steps(tiny_lcm, "scale_1", None, 1)
   batch = faces[:8]
   state = jax.jit(init_fn)(jax.random.key(0), batch)
-  target, cond = lcm.model_io(batch, "scale_1", "haar", 1)
+  target, cond = pyramid.model_io(batch, "scale_1", lcm.UNITS, "haar", 1)
   loss = jax.jit(lambda p: lcm.loss_fn(p, model, target, cond, jax.random.key(9), lcm.sigma_max(tiny_lcm, "scale_1")))
   before = float(loss(state.params))
   step_fn = jax.jit(step_fn)

@@ -1,5 +1,5 @@
 """The LCM authors' released denoisers in our pipeline: the torch-free archive reader (lib/torch_archive.py)
-and the mapping onto BiasFreeCNN (wsgm/lcm_pretrained.py).
+and the mapping onto BiasFreeCNN (wsgm/methods/lcm_pretrained.py).
 
 The fixtures in tests/fixtures were written by torch 2.13 (`torch.save` of a state_dict with DataParallel's
 `module.` prefix) from the authors' own classes of their repository's code/network.py, run in a side
@@ -21,7 +21,8 @@ import pytest
 from lib import torch_archive
 from lib.errors import InputError
 from tests.overrides import override
-from wsgm import experiments, lcm, lcm_pretrained
+from wsgm import experiments
+from wsgm.methods import lcm, lcm_pretrained
 from wsgm.models.bfcnn import kernel_sizes
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")

@@ -7,7 +7,7 @@ import jax
 
 @pytest.fixture(scope="module")
 def fields_pair():
-  spectrum = fields.power_spectrum(16)
+  spectrum = fields.target_spectrum(16)
   a = np.asarray(fields.sample_field(jax.random.key(0), spectrum, 512))
   b = np.asarray(fields.sample_field(jax.random.key(1), spectrum, 512))
   return a, b
@@ -21,7 +21,7 @@ def test_spectrum_error(fields_pair):
 
 
 def test_radial_average_of_a_known_spectrum():
-  k, p = metrics.radial_average(fields.power_spectrum(32))
+  k, p = metrics.radial_average(fields.target_spectrum(32))
   # 1/|omega|^2: shell powers fall like 1/|k|^2 (up to the rounding of |k| to shells)
   assert p[2] / p[8] == pytest.approx(16, rel=0.15)
 

@@ -14,6 +14,7 @@ from lib import checkpoint, outputs
 from lib.errors import InputError
 from tests.overrides import override
 from wsgm import experiments, sampling, train
+from wsgm.methods import wsgm as wsgm_method
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COARSE = {"train.scale": "coarse"}
@@ -32,7 +33,7 @@ def checksums(directory) -> dict:
 def coarse_workdir(tiny_config, tmp_path_factory):
   """A workdir whose coarse model is trained to step 8 (checkpoints 4 and 8)."""
   workdir = str(tmp_path_factory.mktemp("coarse"))
-  train.train(override(tiny_config, **COARSE), workdir)
+  train.train(override(tiny_config, **COARSE), workdir, wsgm_method.METHOD)
   return workdir
 
 
@@ -41,7 +42,7 @@ def test_1_a_diverging_run_stops_before_saving_and_keeps_the_good_checkpoints(ti
   bad = override(tiny_config, **COARSE, **{"train.learning_rate": 1e6, "train.steps": 16})
   with pytest.raises(InputError, match=r"model coarse diverged: non-finite .* step (9|1[0-6]) .*Last good checkpoint: "
                                        r"step 8 .*\(kept\)"):
-    train.train(bad, coarse_workdir)
+    train.train(bad, coarse_workdir, wsgm_method.METHOD)
   assert checksums(coarse_workdir + "/coarse/checkpoints") == before
   assert not os.path.exists(os.path.join(coarse_workdir, "train.lock"))   # released on the way out
 
@@ -67,9 +68,9 @@ def test_2_outputs_are_never_overwritten(tmp_path):
 
 def test_3_a_failed_first_run_does_not_lock_the_workdir(tiny_config, tmp_path):
   with pytest.raises(InputError, match="unknown dataset data.name='mnist'"):
-    train.train(override(tiny_config, **COARSE, **{"data.name": "mnist"}), str(tmp_path))
+    train.train(override(tiny_config, **COARSE, **{"data.name": "mnist"}), str(tmp_path), wsgm_method.METHOD)
   assert not os.path.exists(tmp_path / "config.json")
-  checkpoint.write_or_check_config(str(tmp_path), tiny_config, train.ARCHITECTURE_FIELDS)   # a good run may start
+  checkpoint.write_or_check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)   # a good run may start
 
 
 @pytest.mark.parametrize("field", ["train.steps", "train.batch_size", "train.log_every", "train.checkpoint_every",
@@ -84,7 +85,7 @@ def test_4_5_zero_or_negative_counts_are_refused(tiny_config, tmp_path, field, v
 
 def test_4_steps_below_the_saved_step_and_non_finite_inputs(tiny_config, coarse_workdir, tmp_path):
   with pytest.raises(InputError, match="train.steps=4 is below model coarse's saved step 8"):
-    train.train(override(tiny_config, **COARSE, **{"train.steps": 4}), coarse_workdir)
+    train.train(override(tiny_config, **COARSE, **{"train.steps": 4}), coarse_workdir, wsgm_method.METHOD)
   low = tmp_path / "low.npz"
   np.savez(low, lowpass=np.full((2, 8, 8, 1), np.nan, np.float32))
   with pytest.raises(InputError, match="holds NaN or inf"):
@@ -116,7 +117,7 @@ def test_5_bad_lowpass_files_are_one_line_and_leave_nothing(tiny_config, tmp_pat
 def test_5_truncated_config_and_stats_are_named(tiny_config, tmp_path):
   (tmp_path / "config.json").write_text('{"model": {"base_')
   with pytest.raises(InputError, match="config.json is unreadable"):
-    checkpoint.check_config(str(tmp_path), tiny_config, train.ARCHITECTURE_FIELDS)
+    checkpoint.check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)
   (tmp_path / "stats.npz").write_bytes(b"PK\x03\x04trunc")
   with pytest.raises(InputError, match="stats.npz is unreadable"):
     train.load_stats(str(tmp_path))
@@ -157,7 +158,7 @@ def test_6_a_corrupted_latest_checkpoint_falls_back_and_is_kept(tiny_config, coa
   directory = os.path.join(coarse_workdir, "coarse", "checkpoints")
   _corrupt(os.path.join(directory, "8"))
   damaged = checksums(os.path.join(directory, "8"))
-  state = train.train(override(tiny_config, **COARSE, **{"train.steps": 12}), coarse_workdir)["coarse"]
+  state = train.train(override(tiny_config, **COARSE, **{"train.steps": 12}), coarse_workdir, wsgm_method.METHOD)["coarse"]
   assert int(state.step) == 12
   names = sorted(os.listdir(directory))
   aside = [n for n in names if n.startswith("corrupt_8_")]
@@ -166,7 +167,7 @@ def test_6_a_corrupted_latest_checkpoint_falls_back_and_is_kept(tiny_config, coa
   for step in (n for n in os.listdir(directory) if n.isdigit()):                        # nothing intact left
     _corrupt(os.path.join(directory, step))
   with pytest.raises(InputError, match="no intact checkpoint in .* are all unreadable or non-finite"):
-    train.train(override(tiny_config, **COARSE, **{"train.steps": 16}), coarse_workdir)
+    train.train(override(tiny_config, **COARSE, **{"train.steps": 16}), coarse_workdir, wsgm_method.METHOD)
 
 
 def test_6_a_corrupted_phi4_cache_is_set_aside_and_made_again(tmp_path):
@@ -195,13 +196,13 @@ def test_7_a_second_train_on_one_workdir_is_refused(tmp_path):
 
 
 def test_8_every_data_sde_model_pyramid_field_is_checked_on_resume_or_declared_safe(tiny_config):
-  from wsgm import lcm, wmgm
+  from wsgm.methods import lcm, wmgm
 
   covered = lambda f, listed: any(f == p or f.startswith(p + ".") for p in listed)
   for section in ("data", "sde", "model", "pyramid"):
     for f in (f for f in checkpoint.field_paths(tiny_config) if f.startswith(section + ".")):
-      assert covered(f, train.ARCHITECTURE_FIELDS) or f in train.RESUME_SAFE_FIELDS, f
+      assert covered(f, wsgm_method.ARCHITECTURE_FIELDS) or f in train.RESUME_SAFE_FIELDS, f
       if section in ("data", "pyramid"):
         assert covered(f, lcm.ARCHITECTURE_FIELDS) or f in train.RESUME_SAFE_FIELDS, f
-  assert set(train.ARCHITECTURE_FIELDS) <= set(wmgm.ARCHITECTURE_FIELDS)
-  assert "train.time_grid" in train.ARCHITECTURE_FIELDS
+  assert set(wsgm_method.ARCHITECTURE_FIELDS) <= set(wmgm.ARCHITECTURE_FIELDS)
+  assert "train.time_grid" in wsgm_method.ARCHITECTURE_FIELDS

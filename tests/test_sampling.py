@@ -8,12 +8,13 @@ import pytest
 
 from lib import parallel
 from wsgm import sampling, wavelets
+from wsgm.methods import wsgm as wsgm_method
 
 
 def test_same_seed_same_samples(tiny_config, trained_workdir):
-  images, lows, seconds = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(5), 1)
-  again = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(5), 1).images
-  other = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(6), 1).images
+  images, lows, seconds = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(5), 1, wsgm_method.METHOD)
+  again = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(5), 1, wsgm_method.METHOD).images
+  other = sampling.generate(tiny_config, trained_workdir, 8, jax.random.key(6), 1, wsgm_method.METHOD).images
   assert images.shape == (8, 16, 16, 1) and [l.shape for l in lows] == [(8, 8, 8, 1)]
   assert np.all(np.isfinite(images)) and seconds > 0
   np.testing.assert_array_equal(images, again)
@@ -24,8 +25,8 @@ def test_same_seed_same_samples(tiny_config, trained_workdir):
 
 def test_super_resolution_keeps_the_given_lowpass(tiny_config, trained_workdir):
   low = np.random.default_rng(0).standard_normal((8, 8, 8, 1)).astype(np.float32)
-  models, stats = sampling.load_models(tiny_config, trained_workdir, 1, ["scale_1"])
-  out = sampling.make_super_resolver(tiny_config, models, stats, 1, parallel.data_mesh())(jax.random.key(0), low)
+  models, stats = sampling.load_models(tiny_config, trained_workdir, 1, ["scale_1"], wsgm_method.METHOD)
+  out = wsgm_method.make_super_resolver(tiny_config, models, stats, 1, parallel.data_mesh())(jax.random.key(0), low)
   assert out.image.shape == (8, 16, 16, 1)
   np.testing.assert_allclose(wavelets.decompose(out.image, "haar", 1).lowpass, low, atol=1e-5)
 
@@ -35,14 +36,14 @@ def test_missing_checkpoint_names_the_scale(tiny_config, trained_workdir, tmp_pa
   shutil.copytree(trained_workdir, workdir)
   shutil.rmtree(os.path.join(workdir, "scale_1"))
   with pytest.raises(ValueError, match=r"model 'scale_1' has no checkpoint.*--config.train.scale=1"):
-    sampling.generate(tiny_config, workdir, 8, jax.random.key(0), 1)
+    sampling.generate(tiny_config, workdir, 8, jax.random.key(0), 1, wsgm_method.METHOD)
   assert not os.path.exists(os.path.join(workdir, "scale_1"))     # reading created nothing
   with pytest.raises(ValueError, match="no normalization stats"):
-    sampling.generate(tiny_config, str(tmp_path / "empty"), 8, jax.random.key(0), 1)
+    sampling.generate(tiny_config, str(tmp_path / "empty"), 8, jax.random.key(0), 1, wsgm_method.METHOD)
 
 
 def test_sampling_with_another_architecture_is_refused(tiny_config, trained_workdir):
   other = tiny_config.copy_and_resolve_references()
   other.model.base_channels = 16
   with pytest.raises(ValueError, match="model.base_channels: saved 8 vs given 16"):
-    sampling.generate(other, trained_workdir, 8, jax.random.key(0), 1)
+    sampling.generate(other, trained_workdir, 8, jax.random.key(0), 1, wsgm_method.METHOD)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import pywt
 
-from wsgm import wavelets
+from wsgm import pyramid, wavelets
 
 WAVELETS = ("haar", "db2", "db4")
 
@@ -54,19 +54,19 @@ def test_lowpasses_match_decomposition(images):
 
 def test_normalization_round_trip_and_saving(images, tmp_path):
   x = jnp.asarray(images * 3.0 + 1.0)
-  stats = wavelets.fit_stats(x, "db2", 2)
+  stats = pyramid.fit_stats(x, "db2", 2)
   assert stats.low_std.shape == (2, 2) and stats.detail_std.shape == (2, 6)
   pyr = wavelets.decompose(x, "db2", 2)
   for j in (1, 2):
-    d = wavelets.normalize_details(pyr.details[j - 1], stats, j)
+    d = stats.details(pyr.details[j - 1], j)
     np.testing.assert_allclose(jnp.mean(d, (0, 1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(jnp.std(d, (0, 1, 2)), 1, atol=1e-4)
-    np.testing.assert_allclose(wavelets.normalize_details(d, stats, j, inverse=True), pyr.details[j - 1], atol=1e-5)
-  low = wavelets.normalize_lowpass(pyr.lowpass, stats, 2)
-  np.testing.assert_allclose(wavelets.normalize_lowpass(low, stats, 2, inverse=True), pyr.lowpass, atol=1e-5)
+    np.testing.assert_allclose(stats.details(d, j, inverse=True), pyr.details[j - 1], atol=1e-5)
+  low = stats.lowpass(pyr.lowpass, 2)
+  np.testing.assert_allclose(stats.lowpass(low, 2, inverse=True), pyr.lowpass, atol=1e-5)
   path = str(tmp_path / "stats.npz")
-  wavelets.save_stats(path, stats)
-  loaded = wavelets.load_stats(path)
+  pyramid.save_stats(path, stats)
+  loaded = pyramid.load_stats(path)
   for a, b in zip(stats, loaded):
     np.testing.assert_array_equal(a, b)
 
@@ -78,7 +78,7 @@ def test_normalization_round_trip_and_saving(images, tmp_path):
     (lambda x: wavelets.decompose(x, "morlet7", 1), "unknown wavelet 'morlet7'"),
     (lambda x: wavelets.decompose(x, "bior2.2", 1), "'bior2.2' is not orthogonal"),
     (lambda x: wavelets.idwt(x[:, :8, :8], x[:, :8, :8], "haar"), "need 3C channels"),
-    (lambda x: wavelets.fit_stats(jnp.ones_like(x), "haar", 1), "constant"),
+    (lambda x: pyramid.fit_stats(jnp.ones_like(x), "haar", 1), "constant"),
 ])
 def test_bad_input_names_the_value(images, call, message):
   with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("^", r"\^")):

@@ -9,7 +9,8 @@ import pytest
 
 from lib import checkpoint, data
 from tests.overrides import override
-from wsgm import experiments, wavelets, wmgm
+from wsgm import experiments, pyramid, wavelets
+from wsgm.methods import wmgm
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def faces(tiny_wmgm):
 @pytest.mark.parametrize("shared", [True, False])
 def test_generator_output_shape_at_every_scale(tiny_wmgm, faces, shared):
   c = override(tiny_wmgm, **{"pyramid.levels": 2, "wmgm.shared_generator": shared})
-  stats = wavelets.fit_stats(faces[:64], "haar", 2)
+  stats = pyramid.fit_stats(faces[:64], "haar", 2)
   assert wmgm.model_names(c) == (["coarse", "generator"] if shared else ["coarse", "scale_2", "scale_1"])
   for name in wmgm.model_names(c)[1:]:
     init_fn, _, model = wmgm.make_steps(c, name, stats, 1)
@@ -40,7 +41,7 @@ def test_generator_output_shape_at_every_scale(tiny_wmgm, faces, shared):
 
 @pytest.fixture(scope="module")
 def gan(tiny_wmgm, faces):
-  stats = wavelets.fit_stats(faces[:64], "haar", 1)
+  stats = pyramid.fit_stats(faces[:64], "haar", 1)
   init_fn, step_fn, _ = wmgm.make_steps(tiny_wmgm, "generator", stats, 1)
   return jax.jit(init_fn), jax.jit(step_fn)
 
@@ -72,7 +73,7 @@ def test_gradient_clipping_bounds_what_adamw_is_fed(tiny_wmgm, faces):
   below the raw gradient norm, that gradient must have norm exactly the clip."""
   clip = 1e-3
   c = override(tiny_wmgm, **{"train.grad_clip": clip})
-  stats = wavelets.fit_stats(faces[:64], "haar", 1)
+  stats = pyramid.fit_stats(faces[:64], "haar", 1)
   init_fn, step_fn, _ = wmgm.make_steps(c, "generator", stats, 1)
   state, metrics = jax.jit(step_fn)(jax.jit(init_fn)(jax.random.key(0), faces[:8]), faces[:8])
   mu = [s.mu for s in jax.tree.leaves(state.opt_state, is_leaf=lambda s: hasattr(s, "mu"))
@@ -114,7 +115,7 @@ def test_wmgm_modes_end_to_end(tiny_wmgm, tmp_path):
     ({"pyramid.levels": 0}, "WMGM needs J >= 1"),
     ({"wmgm.d_every": 0}, "wmgm.d_every=0"),
     ({"wmgm.mse_weight": -1.0}, "wmgm.mse_weight=-1.0"),
-    ({"wmgm.generator.channel_mult": (1, 2, 2, 2, 2)}, "the 8x8 grid cannot"),
+    ({"wmgm.generator.channel_mult": (1, 2, 2, 2, 2)}, "the 8x8 coarsest grid cannot"),
 ])
 def test_bad_wmgm_config_is_refused(tiny_wmgm, overrides, message):
   with pytest.raises(ValueError, match=message):

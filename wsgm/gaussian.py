@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pywt
 
-from lib.fields import power_spectrum, sample_field  # noqa: F401  (part of this module's API)
-from wsgm import wavelets
+from lib.fields import target_spectrum, sample_field  # noqa: F401  (part of this module's API)
+from wsgm import pyramid, wavelets
 
 # Polyphase offsets (dy, dx) of a fine grid point relative to its coarse cell, in a fixed order.
 _PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -139,10 +139,10 @@ def wavelet_blocks(spectrum: np.ndarray, wavelet: str, levels: int) -> Tuple[Sca
   return tuple(blocks)
 
 
-def exact_stats(blocks) -> wavelets.PyramidStats:
+def exact_stats(blocks) -> pyramid.Standardize:
   """Normalization of the exact field: zero means, the true per-scale standard deviations."""
   levels = len(blocks)
-  return wavelets.PyramidStats(
+  return pyramid.Standardize(
       low_mean=np.zeros((levels, 1)), low_std=np.array([[b.low_std] for b in blocks]),
       detail_mean=np.zeros((levels, 3)), detail_std=np.stack([b.detail_std for b in blocks]))
 

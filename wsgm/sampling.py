@@ -1,11 +1,12 @@
-"""Sampling from trained per-scale models: coarse to fine, the same steps per scale, batch sharded.
+"""`--mode=sample` for generative methods (WSGM, WMGM): load a method's trained models and generate with its
+Method.make_generator (coarse to fine, batch sharded), or super-resolve a given low-pass.
 
-`--mode=sample` writes WORKDIR/samples/samples_{k}.npz (image and the intermediate low-passes, float32)
+It writes WORKDIR/samples/samples_{k}.npz (image and the intermediate low-passes, float32)
 and samples.png. With --config.sampling.lowpass=FILE.npz it super-resolves the given low-pass instead.
 """
 import os
 import time
-from typing import Callable, List, NamedTuple
+from typing import List, NamedTuple
 
 from absl import logging
 import jax
@@ -14,14 +15,16 @@ import numpy as np
 
 from lib import checkpoint, data, images as image_io, outputs, parallel
 from lib.errors import InputError
-from wsgm import pyramid, sde, solvers, train
+from wsgm import sde, solvers, train
+from wsgm.methods import Method
 
 
-def load_models(config, workdir, channels: int, names=None, method: train.Method = train.WSGM):
-  """{name: (model, EMA params)} from each model's latest checkpoint; a missing one is named."""
+def load_models(config, workdir, channels: int, names, method: Method):
+  """({name: (model, EMA params)} from each model's latest checkpoint (names: all of the method's when None),
+  the normalization statistics or None); a missing checkpoint is named."""
   checkpoint.check_config(workdir, config, method.architecture_fields)
   stats = None
-  if config.pyramid.levels and method.normalized:
+  if config.pyramid.levels and method.normalization == "standardize":
     if not os.path.exists(train.stats_path(workdir)):
       raise InputError(f"no normalization stats {train.stats_path(workdir)}: run --mode=train first")
     stats = train.load_stats(workdir)
@@ -42,59 +45,12 @@ def load_models(config, workdir, channels: int, names=None, method: train.Method
   return models, stats
 
 
-def score_functions(models, levels):
-  """Epsilon-predicting networks -> (coarse score, [conditional score of scale j for j = 1..J])."""
-  def coarse(x, t):
-    model, params = models["coarse"]
-    return sde.score_from_eps(model.apply(params, x, jnp.full(x.shape[:1], t), None), t)
-
-  def conditional(name):   # looked up when called: super-resolution loads only the scales it needs
-    def score(y, t, cond):
-      model, params = models[name]
-      return sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
-    return score
-
-  return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
-
-
-def parts(config, models, mesh):
-  """(sampler, time grid, coarse score, conditional scores, noise placement) shared by both generators."""
+def solver_parts(config, mesh):
+  """(sampler, time grid, noise placement on the mesh) from config.sampling: what every SDE-sampled scale uses."""
   sampler = solvers.get_sampler(config.sampling.sampler)
   times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
-  coarse, conditionals = score_functions(models, config.pyramid.levels)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
-  return sampler, times, coarse, conditionals, shard
-
-
-def make_generator(config, models, stats, channels, mesh):
-  """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
-  sampler, times, coarse, conditionals, shard = parts(config, models, mesh)
-  levels, size = config.pyramid.levels, config.data.image_size
-  shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
-  return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
-      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard))
-
-
-def make_super_resolver(config, models, stats, scale, mesh):
-  """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
-  sampler, times, _, conditionals, shard = parts(config, models, mesh)
-  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, conditionals, stats, config.pyramid.wavelet,
-                                                 sampler, times, shard))
-
-
-class Generation(NamedTuple):
-  """How a method's trained models generate: its training Method;
-  make_generator(config, models, stats, channels, mesh) -> jitted key -> PyramidSample;
-  make_super_resolver(config, models, stats, scale, mesh) -> jitted (key, x_scale) -> PyramidSample;
-  superres_models(config, scale) -> the models super-resolution from x_scale needs."""
-  method: train.Method
-  make_generator: Callable
-  make_super_resolver: Callable
-  superres_models: Callable[[object, int], List[str]]
-
-
-WSGM = Generation(train.WSGM, make_generator, make_super_resolver,
-                  lambda config, scale: [f"scale_{j}" for j in range(1, scale + 1)])
+  return sampler, times, shard
 
 
 class Generated(NamedTuple):
@@ -103,14 +59,14 @@ class Generated(NamedTuple):
   seconds_per_image: float      # sampling wall time, compilation excluded
 
 
-def generate(config, workdir, num: int, key, channels: int, generation: Generation = WSGM) -> Generated:
+def generate(config, workdir, num: int, key, channels: int, method: Method) -> Generated:
   """num samples (drawn in whole batches), as numpy, with the time per image once compiled."""
   mesh = parallel.data_mesh()
   parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
-  models, stats = load_models(config, workdir, channels, method=generation.method)
+  models, stats = load_models(config, workdir, channels, None, method)
   keys = jax.random.split(key, -(-num // config.sampling.batch_size))
   # Compiled ahead of time so that the timing below is sampling alone, comparable across N and methods.
-  generator = generation.make_generator(config, models, stats, channels, mesh).lower(keys[0]).compile()
+  generator = method.make_generator(config, models, stats, channels, mesh).lower(keys[0]).compile()
   start = time.perf_counter()
   outs = [jax.device_get(generator(k)) for k in keys]
   seconds = (time.perf_counter() - start) / (len(keys) * config.sampling.batch_size)
@@ -148,8 +104,8 @@ def lowpass_input(config):
   return low, scale
 
 
-def sample(config, workdir: str, generation: Generation = WSGM) -> None:
-  generation.method.validate(config)
+def sample(config, workdir: str, method: Method) -> None:
+  method.validate(config)
   out_dir = os.path.join(workdir, "samples")
   os.makedirs(out_dir, exist_ok=True)
   key = jax.random.key(config.seed)
@@ -157,14 +113,13 @@ def sample(config, workdir: str, generation: Generation = WSGM) -> None:
     low, scale = lowpass_input(config)
     mesh = parallel.data_mesh()
     parallel.check_divisible(len(low), "number of low-passes in sampling.lowpass")
-    models, stats = load_models(config, workdir, low.shape[-1], generation.superres_models(config, scale),
-                                generation.method)
-    out = jax.device_get(generation.make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
+    models, stats = load_models(config, workdir, low.shape[-1], method.superres_models(config, scale), method)
+    out = jax.device_get(method.make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
     images, lows = out.image, list(out.lowpasses)
     prefix = "superres"
   else:
     images, lows, _ = generate(config, workdir, config.sampling.num_samples, key, data.channels(config.data),
-                               generation)
+                               method)
     prefix = "samples"
   path = save_samples(out_dir, prefix, images, lows[0] if lows else None,
                       **{f"lowpass_{i}": low for i, low in enumerate(lows)})

@@ -31,25 +31,25 @@ def score_from_eps(eps: jax.Array, t: jax.Array) -> jax.Array:
   return -eps / std(t)
 
 
+def _spacing(u: jax.Array, T: float, kind: str) -> jax.Array:
+  """u in [0, 1] -> time: 'uniform' T u, 'quadratic' T u^2 (dense near 0, where the score changes fastest).
+  One map for both the sampling grid and the training-time distribution, so the two always agree."""
+  if kind == "uniform":
+    return T * u
+  if kind == "quadratic":
+    return T * u ** 2
+  raise InputError(f"unknown time grid {kind!r}: choose from {TIME_GRIDS}")
+
+
 def time_grid(kind: str, steps: int, T: float) -> jax.Array:
-  """steps + 1 decreasing times from T to 0. 'quadratic' spaces them as T u^2, dense near 0 where the
-  score changes fastest, matching the training distribution t = T u^2."""
+  """steps + 1 decreasing times from T to 0, spaced by `kind` (see _spacing)."""
   if steps < 1:
     raise InputError(f"sampling steps={steps}: need at least 1")
   if T <= 0:
     raise InputError(f"diffusion time T={T}: need T > 0")
-  u = jnp.linspace(1.0, 0.0, steps + 1)
-  if kind == "uniform":
-    return T * u
-  if kind == "quadratic":
-    return T * u ** 2
-  raise InputError(f"unknown time grid {kind!r}: choose from {TIME_GRIDS}")
+  return _spacing(jnp.linspace(1.0, 0.0, steps + 1), T, kind)
 
 
 def train_times(u: jax.Array, T: float, kind: str = "quadratic") -> jax.Array:
   """Map u ~ U[0, 1] to training times with the same spacing as the sampling grid."""
-  if kind == "uniform":
-    return T * u
-  if kind == "quadratic":
-    return T * u ** 2
-  raise InputError(f"unknown time grid {kind!r}: choose from {TIME_GRIDS}")
+  return _spacing(u, T, kind)

@@ -1,13 +1,13 @@
-"""Training: denoising score matching, one model per scale, each with its own checkpoints.
+"""The trainer every method shares: one model at a time, each with its own checkpoints.
 
-For every model (pyramid.model_names) the batch of images is mapped to (target, cond) by
-pyramid.model_io inside the jitted step; the loss is E_{t, z} |eps_theta(x_t, t, cond) - z|^2 with
-x_t = e^{-t} target + sqrt(1 - e^{-2t}) z and t = T u^2. The step is jitted over a 1-D device mesh with the
-batch sharded and the state replicated, so the same code runs on 1 CPU or many accelerators.
+A method (wsgm/methods) gives each model's init_fn and train_step; this file runs them: the data stream,
+the normalization statistics, the jitted step over a 1-D device mesh (batch sharded, state replicated, so the
+same code runs on 1 CPU or many accelerators), logging, checks for non-finite steps, checkpoints and resume.
+It also holds the pieces most methods' steps are made of: the optimizer, the state, EMA, one gradient step.
 """
 import itertools
 import os
-from typing import Any, Callable, List, NamedTuple, Tuple
+from typing import Any, Tuple
 
 from absl import logging
 import flax
@@ -19,8 +19,8 @@ import optax
 from lib import checkpoint, data, parallel
 from lib.errors import InputError
 from lib.progress import Progress
-from wsgm import pyramid, sde, wavelets
-from wsgm.models.unet import UNet
+from wsgm import pyramid
+from wsgm.methods import Method
 
 # Config fields that fix what a checkpoint means or how its run continues: a workdir trained with other values
 # cannot be resumed. DATA_FIELDS define the training data and its order (every method); RESUME_SAFE_FIELDS
@@ -30,7 +30,6 @@ DATA_FIELDS = ("data.name", "data.image_size", "data.texture", "data.grayscale",
                "data.num_examples", "data.seed", "data.phi4.beta", "data.phi4.lam", "data.phi4.chains",
                "data.phi4.samples_per_chain", "data.phi4.burn_in", "data.phi4.pilot")
 RESUME_SAFE_FIELDS = ("data.data_dir", "data.workers", "data.stats_examples", "data.phi4.cache_dir")
-ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + DATA_FIELDS
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -41,64 +40,11 @@ class TrainState(flax.struct.PyTreeNode):
   rng: jax.Array          # raw uint32 key data: a plain array for orbax
 
 
-def validate(config) -> None:
-  levels, size = config.pyramid.levels, config.data.image_size
-  if levels < 0:
-    raise InputError(f"pyramid.levels={levels}: need J >= 0 (0 = pixel-space SGM)")
-  if levels:
-    wavelets.check_wavelet(config.pyramid.wavelet)
-    wavelets.check_levels((size, size), levels)
-  coarsest = size >> levels
-  downsample = 2 ** (len(config.model.channel_mult) - 1)
-  if coarsest % downsample:
-    raise InputError(f"model.channel_mult={tuple(config.model.channel_mult)} halves the grid "
-                     f"{len(config.model.channel_mult) - 1} times; the {coarsest}x{coarsest} coarsest grid cannot")
-  for mult in config.model.channel_mult:
-    if (config.model.base_channels * mult) % config.model.norm_groups:
-      raise InputError(f"model.base_channels * {mult} is not divisible by model.norm_groups={config.model.norm_groups}")
-  sde.time_grid(config.train.time_grid, 1, config.sde.T)
-  parallel.check_divisible(config.train.batch_size, "train.batch_size")
-
-
-def make_model(config, name: str, channels: int) -> UNet:
-  m = config.model
-  out = channels if name == "coarse" else 3 * channels
-  return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
-              num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-              norm_groups=m.norm_groups)
-
-
 def make_optimizer(config) -> optax.GradientTransformation:
   t = config.train
   schedule = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
   return optax.chain(optax.clip_by_global_norm(t.grad_clip),
                      optax.adamw(schedule, weight_decay=t.weight_decay))
-
-
-def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
-  t_key, z_key, dropout_key = jax.random.split(key, 3)
-  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid)
-  z = jax.random.normal(z_key, target.shape, target.dtype)
-  eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=train, rngs={"dropout": dropout_key})
-  return jnp.mean((eps - z) ** 2)
-
-
-def make_steps(config, name, stats, channels):
-  """(init_fn(key, images) -> TrainState, train_step(state, images) -> (state, {metric: value}), model)."""
-  model, optimizer = make_model(config, name, channels), make_optimizer(config)
-  levels, wavelet, T = config.pyramid.levels, config.pyramid.wavelet, config.sde.T
-  io = lambda images: pyramid.model_io(images, name, stats, wavelet, levels)
-
-  def init_fn(key, images):
-    target, cond = io(images)
-    return init_state(key, model.init(key, target, jnp.ones(target.shape[:1]), cond), optimizer)
-
-  def train_step(state, images):
-    target, cond = io(images)
-    return apply_gradients(state, optimizer, config.train.ema_decay,
-                           lambda params, key: loss_fn(params, model, target, cond, key, T, config.train.time_grid))
-
-  return init_fn, train_step, model
 
 
 def init_state(key, params, optimizer) -> TrainState:
@@ -133,7 +79,7 @@ def load_stats(workdir):
   """WORKDIR/stats.npz, checked: it is what the models were trained with, so it is never refitted silently."""
   path = stats_path(workdir)
   try:
-    stats = wavelets.load_stats(path)
+    stats = pyramid.load_stats(path)
   except Exception as e:   # truncated or not an .npz
     raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); the models were trained with it: restore "
                      "it from a backup, or train in a new --workdir") from None
@@ -145,21 +91,16 @@ def load_stats(workdir):
 def fit_or_load_stats(config, workdir, method):
   """Per-scale normalization: fitted once on training data, then always read back (resumes and sampling
   must use exactly the statistics the models were trained with)."""
-  if config.pyramid.levels == 0 or not method.normalized:
+  if config.pyramid.levels == 0 or method.normalization != "standardize":
     return None
   path = stats_path(workdir)
   if os.path.exists(path):
     return load_stats(workdir)
   images = next(data.batches(config.data, "train", config.data.stats_examples, config.data.seed))
-  stats = wavelets.fit_stats(jnp.asarray(images), config.pyramid.wavelet, config.pyramid.levels)
+  stats = pyramid.fit_stats(jnp.asarray(images), config.pyramid.wavelet, config.pyramid.levels)
   if jax.process_index() == 0:
-    wavelets.save_stats(path, stats)
+    pyramid.save_stats(path, stats)
   return stats
-
-
-def pyramid_models(config):
-  """coarse, scale_J, ..., scale_1: one model per factor of the pyramid (WSGM, LCM)."""
-  return pyramid.model_names(config.pyramid.levels)
 
 
 def selected_models(config, method):
@@ -240,23 +181,7 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
   return state
 
 
-class Method(NamedTuple):
-  """What the generic training loop needs to know about a method (WSGM here, LCM in wsgm/lcm.py, WMGM in
-  wsgm/wmgm.py): its config checks, the fields that fix a checkpoint's meaning, whether it trains on
-  WSGM's per-channel normalized coefficients, its models' names (each gets its own checkpoints), and
-  make_steps(config, name, stats, channels) -> (init_fn(key, images) -> state,
-  train_step(state, images) -> (state, metrics), model). A state has `step`, and `ema_params` for sampling."""
-  validate: Callable[[Any], None]
-  architecture_fields: Tuple[str, ...]
-  normalized: bool
-  make_steps: Callable
-  model_names: Callable[[Any], List[str]] = pyramid_models
-
-
-WSGM = Method(validate, ARCHITECTURE_FIELDS, True, make_steps)
-
-
-def train(config, workdir: str, method: Method = WSGM) -> dict:
+def train(config, workdir: str, method: Method) -> dict:
   """Trains the selected models in turn; returns {name: final state}. One training process per workdir;
   WORKDIR/config.json is written only once the config and the data have been checked."""
   method.validate(config)

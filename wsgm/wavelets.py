@@ -1,4 +1,4 @@
-"""Orthonormal periodic 2-D wavelet pyramid on NHWC batches, and its per-scale normalization.
+"""Orthonormal periodic 2-D wavelet pyramid on NHWC batches (the normalizations the models see: wsgm/pyramid.py).
 
 Conventions (WSGM paper, section 3): x_0 is the image; for j = 1..J one DWT level maps the low-pass
 x_{j-1} (H x W x C) to the low-pass x_j (H/2 x W/2 x C) and the details xbar_j (H/2 x W/2 x 3C).
@@ -15,10 +15,8 @@ from typing import NamedTuple, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 import jaxwt
-import numpy as np
 import pywt
 
-from lib import outputs
 from lib.errors import InputError
 
 
@@ -79,17 +77,25 @@ def idwt(lowpass: jax.Array, details: jax.Array, wavelet: str) -> jax.Array:
   return x
 
 
-def decompose(x: jax.Array, wavelet: str, levels: int) -> Pyramid:
-  """x_0 (N,H,W,C) -> Pyramid(x_J, (xbar_1..xbar_J))."""
+def analyze(x: jax.Array, wavelet: str, levels: int) -> Tuple[Tuple[jax.Array, ...], Tuple[jax.Array, ...]]:
+  """x_0 -> ((x_1, ..., x_J), (xbar_1, ..., xbar_J)): every low-pass and every detail band, finest first."""
   check_levels(x.shape[1:3], levels)
-  details = []
+  lows, details = [], []
   for _ in range(levels):
     x, d = dwt(x, wavelet)
+    lows.append(x)
     details.append(d)
-  return Pyramid(x, tuple(details))
+  return tuple(lows), tuple(details)
+
+
+def decompose(x: jax.Array, wavelet: str, levels: int) -> Pyramid:
+  """x_0 (N,H,W,C) -> Pyramid(x_J, (xbar_1..xbar_J))."""
+  lows, details = analyze(x, wavelet, levels)
+  return Pyramid(lows[-1], details)
 
 
 def reconstruct(pyramid: Pyramid, wavelet: str) -> jax.Array:
+  """Inverse of `decompose`."""
   x = pyramid.lowpass
   for d in reversed(pyramid.details):
     x = idwt(x, d, wavelet)
@@ -98,61 +104,4 @@ def reconstruct(pyramid: Pyramid, wavelet: str) -> jax.Array:
 
 def lowpasses(x: jax.Array, wavelet: str, levels: int) -> Tuple[jax.Array, ...]:
   """(x_1, ..., x_J): the low-pass at every scale, the conditioning inputs of the per-scale models."""
-  check_levels(x.shape[1:3], levels)
-  out = []
-  for _ in range(levels):
-    x, _ = dwt(x, wavelet)
-    out.append(x)
-  return tuple(out)
-
-
-class PyramidStats(NamedTuple):
-  """Per-scale, per-channel statistics; row j-1 belongs to scale j (x_j and xbar_j)."""
-  low_mean: np.ndarray      # (J, C)
-  low_std: np.ndarray       # (J, C)
-  detail_mean: np.ndarray   # (J, 3C)
-  detail_std: np.ndarray    # (J, 3C)
-
-  @property
-  def levels(self) -> int:
-    return self.low_mean.shape[0]
-
-
-def fit_stats(x: jax.Array, wavelet: str, levels: int) -> PyramidStats:
-  """Per-channel mean/std of every low-pass x_j and detail band xbar_j over a batch of data."""
-  check_levels(x.shape[1:3], levels)
-  rows = {k: [] for k in PyramidStats._fields}
-  for j in range(1, levels + 1):
-    x, d = dwt(x, wavelet)
-    for name, a in (("low", x), ("detail", d)):
-      std = np.asarray(jnp.std(a, axis=(0, 1, 2)), np.float64)
-      if np.any(std <= 0):
-        raise InputError(f"scale j={j}: {name} channel(s) {np.flatnonzero(std <= 0).tolist()} are constant "
-                         "over the fitting batch; cannot standardize")
-      rows[f"{name}_mean"].append(np.asarray(jnp.mean(a, axis=(0, 1, 2)), np.float64))
-      rows[f"{name}_std"].append(std)
-  return PyramidStats(**{k: np.stack(v) for k, v in rows.items()})
-
-
-def _standardize(a, mean, std, inverse):
-  mean, std = jnp.asarray(mean, a.dtype), jnp.asarray(std, a.dtype)
-  return a * std + mean if inverse else (a - mean) / std
-
-
-def normalize_lowpass(x: jax.Array, stats: PyramidStats, scale: int, inverse: bool = False) -> jax.Array:
-  """Standardize x_j (or undo it with inverse=True); scale j in 1..J."""
-  return _standardize(x, stats.low_mean[scale - 1], stats.low_std[scale - 1], inverse)
-
-
-def normalize_details(d: jax.Array, stats: PyramidStats, scale: int, inverse: bool = False) -> jax.Array:
-  """Standardize xbar_j (or undo it with inverse=True); scale j in 1..J."""
-  return _standardize(d, stats.detail_mean[scale - 1], stats.detail_std[scale - 1], inverse)
-
-
-def save_stats(path: str, stats: PyramidStats) -> None:
-  outputs.save_npz(path, **stats._asdict())   # atomic: never a half-written stats file
-
-
-def load_stats(path: str) -> PyramidStats:
-  with np.load(path) as data:
-    return PyramidStats(**{k: data[k] for k in PyramidStats._fields})
+  return analyze(x, wavelet, levels)[0]

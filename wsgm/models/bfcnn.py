@@ -13,7 +13,7 @@ clean low-pass concatenated to the noisy details, so homogeneity holds jointly i
 Two layouts of the 3x3 layers: "even" spreads them evenly over the depth (ours); "authors" is the rule of
 the paper's released code (`BF_CNN_RF`, depth 21: layers 0 and 20 are 3x3, layer l in 1..19 is 3x3 when
 l % (20 / ((RF - 1) / 2 - 1)) == 0, their RF 9 built with RF = 8 in that formula, which is what gives 9), so
-their trained weights load unchanged (wsgm/lcm_pretrained.py). `first_linear` drops the ReLU after the first
+their trained weights load unchanged (wsgm/methods/lcm_pretrained.py). `first_linear` drops the ReLU after the first
 layer, as their networks do. Their bias-free batch-norm is x / running_sd * gammas at inference, a per-channel
 scale that folds into the preceding convolution, so it needs no layer here.
 """

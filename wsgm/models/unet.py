@@ -10,6 +10,20 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lib.errors import InputError
+
+
+def check_config(m, field: str, grid: int) -> None:
+  """UNet fields `m` (named `field` in messages, e.g. "model") against the grid it runs on: every halving
+  must divide the grid and every level's width must divide into the GroupNorm groups."""
+  mult = tuple(m.channel_mult)
+  if grid % 2 ** (len(mult) - 1):
+    raise InputError(f"{field}.channel_mult={mult} halves the grid {len(mult) - 1} times; the {grid}x{grid} "
+                     f"coarsest grid cannot")
+  for k in mult:
+    if (m.base_channels * k) % m.norm_groups:
+      raise InputError(f"{field}.base_channels * {k} is not divisible by {field}.norm_groups={m.norm_groups}")
+
 
 def noise_feature(t: jax.Array) -> jax.Array:
   """0.25 log sigma of the OU noise-to-signal ratio sigma^2 = e^{2t} - 1 (EDM's c_noise): spreads the

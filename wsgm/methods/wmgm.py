@@ -22,10 +22,12 @@ import optax
 from lib import ssim as ssim_lib
 from lib.errors import InputError
 from wsgm import pyramid, sampling, train, wavelets
+from wsgm.methods import Method, wsgm
+from wsgm.models import unet
 from wsgm.models.discriminator import Discriminator
 from wsgm.models.unet import UNet
 
-ARCHITECTURE_FIELDS = train.ARCHITECTURE_FIELDS + ("wmgm.shared_generator", "wmgm.generator", "wmgm.discriminator")
+ARCHITECTURE_FIELDS = wsgm.ARCHITECTURE_FIELDS + ("wmgm.shared_generator", "wmgm.generator", "wmgm.discriminator")
 SHARED = "generator"
 
 
@@ -51,17 +53,11 @@ def generator_name(config, scale: int) -> str:
 
 
 def validate(config) -> None:
-  train.validate(config)
+  wsgm.validate(config)
   levels, size, w = config.pyramid.levels, config.data.image_size, config.wmgm
   if levels < 1:
     raise InputError(f"pyramid.levels={levels}: WMGM needs J >= 1 (the generator makes the detail bands)")
-  downsample = 2 ** (len(w.generator.channel_mult) - 1)
-  if (size >> levels) % downsample:
-    raise InputError(f"wmgm.generator.channel_mult={tuple(w.generator.channel_mult)} halves the grid "
-                     f"{len(w.generator.channel_mult) - 1} times; the {size >> levels}x{size >> levels} grid cannot")
-  for mult in w.generator.channel_mult:
-    if (w.generator.base_channels * mult) % w.generator.norm_groups:
-      raise InputError(f"wmgm.generator.base_channels * {mult} is not divisible by norm_groups={w.generator.norm_groups}")
+  unet.check_config(w.generator, "wmgm.generator", size >> levels)
   if size >> (levels - 1) < 7:
     raise InputError(f"data.image_size={size} with J={levels}: the coarsest reconstruction is smaller than SSIM's "
                      "7x7 window")
@@ -93,14 +89,10 @@ def optimizer(learning_rate: float, config) -> optax.GradientTransformation:
 
 def scale_data(images, stats, wavelet: str, scales) -> Dict[int, tuple]:
   """{j: (normalized x_j, normalized xbar_j, x_j, x_{j-1} in image units)} for the scales asked."""
-  out, x = {}, images
-  for j in range(1, max(scales) + 1):
-    low, details = wavelets.dwt(x, wavelet)
-    if j in scales:
-      out[j] = (wavelets.normalize_lowpass(low, stats, j), wavelets.normalize_details(details, stats, j), low,
-                x * 2.0 ** -(j - 1))
-    x = low
-  return out
+  lows, details = wavelets.analyze(images, wavelet, max(scales))
+  lows = (images,) + lows
+  return {j: (stats.lowpass(lows[j], j), stats.details(details[j - 1], j), lows[j],
+              lows[j - 1] * pyramid.scale_unit(j - 1)) for j in scales}
 
 
 def make_gan_steps(config, name, stats, channels):
@@ -110,9 +102,8 @@ def make_gan_steps(config, name, stats, channels):
   discriminator = Discriminator(w.discriminator.width, w.discriminator.depth)
   g_opt, d_opt = optimizer(w.g_learning_rate, config), optimizer(w.d_learning_rate, config)
 
-  def reconstruct(low, fake_normalized, j):
-    details = wavelets.normalize_details(fake_normalized, stats, j, inverse=True)
-    return wavelets.idwt(low, details, wavelet) * 2.0 ** -(j - 1)
+  def reconstruct(low, fake_normalized, j):   # x^_{j-1} in image units
+    return pyramid.merge(low, fake_normalized, j, stats, wavelet) * pyramid.scale_unit(j - 1)
 
   def init_fn(key, images):
     g_key, d_key, state_key = jax.random.split(key, 3)
@@ -169,13 +160,10 @@ def make_gan_steps(config, name, stats, channels):
 
 
 def make_steps(config, name, stats, channels):
-  """train.Method.make_steps: the coarse model is WSGM's score model; generators train adversarially."""
+  """Method.make_steps: the coarse model is WSGM's score model; generators train adversarially."""
   if name == "coarse":
-    return train.make_steps(config, name, stats, channels)
+    return wsgm.make_steps(config, name, stats, channels)
   return make_gan_steps(config, name, stats, channels)
-
-
-METHOD = train.Method(validate, ARCHITECTURE_FIELDS, True, make_steps, model_names)
 
 
 def _detail_functions(config, models):
@@ -189,31 +177,37 @@ def _detail_functions(config, models):
 
 
 def _one_pass(fn, z, times, key):
-  """The details 'sampler' of WMGM: one generator evaluation on the noise drawn by pyramid.refine."""
+  """WMGM's details 'sampler': one generator evaluation on the noise z ~ N(0, I) drawn for it."""
   del key
   return fn(z, times[0])
 
 
+def _detail_draw(config, models, mesh):
+  _, times, shard = sampling.solver_parts(config, mesh)
+  return pyramid.sampler_draw(_detail_functions(config, models), _one_pass, times, shard)
+
+
 def make_generator(config, models, stats, channels, mesh):
   """jitted key -> PyramidSample: N reverse-SDE steps for x_J, then one generator pass per scale."""
-  sampler, times, coarse, _, shard = sampling.parts(config, models, mesh)
+  sampler, times, shard = sampling.solver_parts(config, mesh)
+  coarse, _ = wsgm.score_functions(models, 0)
   levels, size = config.pyramid.levels, config.data.image_size
   shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
   details = _detail_functions(config, models)
+  draw = _detail_draw(config, models, mesh)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
-      key, shape, coarse, details, stats, config.pyramid.wavelet, sampler, times, shard, detail_sampler=_one_pass))
+      key, shape, coarse, details, stats, config.pyramid.wavelet, sampler, times, shard, detail_draw=draw))
 
 
 def make_super_resolver(config, models, stats, scale, mesh):
   """jitted (key, x_scale) -> PyramidSample: one generator pass per scale from the given low-pass."""
-  _, times, _, _, shard = sampling.parts(config, models, mesh)
-  details = _detail_functions(config, models)
-  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, details, stats, config.pyramid.wavelet,
-                                                 _one_pass, times, shard))
+  draw = _detail_draw(config, models, mesh)
+  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet))
 
 
 def superres_models(config, scale: int) -> List[str]:
   return sorted({generator_name(config, j) for j in range(1, scale + 1)})
 
 
-GENERATION = sampling.Generation(METHOD, make_generator, make_super_resolver, superres_models)
+METHOD = Method("wmgm", validate, ARCHITECTURE_FIELDS, "standardize", make_steps, model_names, make_generator,
+                make_super_resolver, superres_models)

@@ -4,7 +4,7 @@ stochastic ascent) and eval (denoising, super-resolution and synthesis against h
 Files: low-passes are read and written as raw orthonormal coefficients x_j, the same units as WSGM's
 samples, so a low-pass saved by either method can be super-resolved by the other.
 
-With lcm.weights_dir set, the models are the LCM authors' released denoisers (wsgm/lcm_pretrained.py)
+With lcm.weights_dir set, the models are the LCM authors' released denoisers (wsgm/methods/lcm_pretrained.py)
 instead of our checkpoints: sample and eval run them; eval.images (a .npz of images) replaces the dataset.
 """
 import json
@@ -18,10 +18,12 @@ import numpy as np
 
 from lib import data, images as image_io, metrics, outputs, parallel, ssim as ssim_lib
 from lib.errors import InputError
-from wsgm import evaluation, lcm, lcm_pretrained, sampling, train, wavelets
+from wsgm import evaluation, pyramid, sampling, train, wavelets
+from wsgm.methods import lcm, lcm_pretrained
 
 
 def train_models(config, workdir: str) -> dict:
+  """The shared trainer with LCM's Method; released models (lcm.weights_dir) are not trained."""
   if config.lcm.weights_dir:
     raise InputError(f"lcm.weights_dir={config.lcm.weights_dir!r} names released models, which are not trained "
                      "here: use --mode=sample or --mode=eval (or clear lcm.weights_dir to train our own)")
@@ -35,7 +37,7 @@ def _setup(config, workdir, channels, names=None):
   if config.lcm.weights_dir:
     models = lcm_pretrained.load_models(config, names)
   else:
-    models, _ = sampling.load_models(config, workdir, channels, names, method=lcm.METHOD)
+    models, _ = sampling.load_models(config, workdir, channels, names, lcm.METHOD)
   mesh = parallel.data_mesh()
   constrain = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return lcm.residuals(models), ascent, constrain
@@ -77,7 +79,7 @@ def super_resolve(config, fns, ascent, constrain, lowpass_image_units, scale, ke
 
 
 def _iteration_summary(iterations, levels):
-  names = ["coarse"] + [f"scale_{j}" for j in range(levels, 0, -1)]
+  names = pyramid.model_names(levels)
   names = names[len(names) - len(iterations):]
   return {n: dict(mean=float(np.mean(i)), max=int(np.max(i))) for n, i in zip(names, iterations)}
 
@@ -88,7 +90,7 @@ def value_range(config):
 
 
 def _save_sample_file(config, out_dir, prefix, out, levels_sampled):
-  lows = {f"lowpass_{i}": low / lcm.unit(levels_sampled - i) for i, low in enumerate(out.lowpasses)}
+  lows = {f"lowpass_{i}": low / pyramid.scale_unit(levels_sampled - i) for i, low in enumerate(out.lowpasses)}
   return sampling.save_samples(out_dir, prefix, out.image, None, value_range(config), diverged=out.diverged,
                                **lows, **{f"iterations_{i}": it for i, it in enumerate(out.iterations)})
 
@@ -100,7 +102,7 @@ def sample(config, workdir: str) -> None:
   if config.sampling.lowpass:
     low, scale = sampling.lowpass_input(config)
     fns, ascent, constrain = _setup(config, workdir, low.shape[-1], [f"scale_{j}" for j in range(1, scale + 1)])
-    out, seconds = super_resolve(config, fns, ascent, constrain, low * lcm.unit(scale), scale, key)
+    out, seconds = super_resolve(config, fns, ascent, constrain, low * pyramid.scale_unit(scale), scale, key)
     prefix, levels_sampled = "superres", scale
   else:
     fns, ascent, constrain = _setup(config, workdir, channels)
@@ -149,7 +151,7 @@ def superres_vs_bicubic(config, fns, ascent, constrain, clean, key):
   times; compare one draw and the mean of the draws (~ E[x | x_J], the fair match for PSNR: a posterior
   sample has twice the MMSE error) with the original, and with bicubic interpolation of the low-pass."""
   levels, draws = config.pyramid.levels, config.eval.superres_draws
-  low = np.asarray(wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass) * lcm.unit(levels)
+  low = np.asarray(wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass) * pyramid.scale_unit(levels)
   out, seconds = super_resolve(config, fns, ascent, constrain, np.concatenate([low] * draws), levels, key)
   images = out.image.reshape((draws,) + clean.shape)
   ok = ~out.diverged.reshape(draws, -1).any(axis=0)    # LCM and bicubic both scored on the images whose draws all converged

@@ -1,17 +1,27 @@
-"""Which modes each experiment (config.experiment) supports, and the function that runs each."""
+"""Which modes each experiment (config.experiment) supports, and the function that runs each: (config, workdir).
+
+Generative methods (WSGM, WMGM) run the shared trainer, sampler and evaluator with their Method; LCM trains
+with the shared trainer and has its own sample and eval (stochastic ascent, denoising); the Gaussian theorem
+is an exact computation with an eval mode only.
+"""
 import functools
 
 from lib.errors import InputError
-from wsgm import evaluation, sampling, train, wmgm
-from wsgm.experiments import gaussian_theorem, lcm
+from wsgm import evaluation, sampling, train
+from wsgm.methods import gaussian_theorem, lcm_modes, wmgm, wsgm
+
+
+def generative_modes(method):
+  return {"train": functools.partial(train.train, method=method),
+          "sample": functools.partial(sampling.sample, method=method),
+          "eval": functools.partial(evaluation.evaluate, method=method)}
+
 
 MODES = {
     "gaussian": {"eval": gaussian_theorem.evaluate},
-    "wsgm": {"train": train.train, "sample": sampling.sample, "eval": evaluation.evaluate},
-    "lcm": {"train": lcm.train_models, "sample": lcm.sample, "eval": lcm.evaluate},
-    "wmgm": {"train": functools.partial(train.train, method=wmgm.METHOD),
-             "sample": functools.partial(sampling.sample, generation=wmgm.GENERATION),
-             "eval": functools.partial(evaluation.evaluate, generation=wmgm.GENERATION)},
+    "wsgm": generative_modes(wsgm.METHOD),
+    "wmgm": generative_modes(wmgm.METHOD),
+    "lcm": {"train": lcm_modes.train_models, "sample": lcm_modes.sample, "eval": lcm_modes.evaluate},
 }
 
 

@@ -5,10 +5,8 @@ The coarsest low-pass x_J is small, so a global bias-free CNN models it; each co
 a bias-free CNN with a *local* receptive field that sees the noisy details and the clean low-pass. J = 0 is
 the flat pixel-domain denoiser on the same code path.
 
-Units: scale j's coefficients (x_j and xbar_j) are divided by 2^j, one scalar per scale, so the low-pass is a
-local average in image units and white pixel noise of std sigma stays white, with std sigma / 2^j, at every
-scale (the transform is orthonormal). WSGM's per-channel standardization would make the noise level differ
-between channels, which a blind denoiser trained on white noise would not expect.
+Units: scale j's coefficients (x_j and xbar_j) are divided by 2^j (pyramid.ScaleUnits, where wsgm/pyramid.py
+says why not WSGM's per-band standardization).
 
 Uses of one trained model set (coefficients in those units throughout):
 - denoise: the noisy image's coarsest low-pass goes through the global denoiser, then, coarse to fine, each
@@ -24,6 +22,7 @@ import jax.numpy as jnp
 from lib import parallel
 from lib.errors import InputError
 from wsgm import pyramid, solvers, train, wavelets
+from wsgm.methods import Method
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
 # Fields that fix what an LCM checkpoint means.
@@ -34,20 +33,11 @@ Residual = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 NOISE_UNITS = ("pixel", "scale")
-
-
-def unit(scale: int) -> float:
-  """Scale j's coefficients are divided by 2^j (see the module docstring)."""
-  return 2.0 ** -scale
+UNITS = pyramid.ScaleUnits()
 
 
 def validate(config) -> None:
-  levels = config.pyramid.levels
-  if levels < 0:
-    raise InputError(f"pyramid.levels={levels}: need J >= 0 (0 = flat pixel-domain denoiser)")
-  if levels:
-    wavelets.check_wavelet(config.pyramid.wavelet)
-    wavelets.check_levels((config.data.image_size,) * 2, levels)
+  pyramid.validate(config, "flat pixel-domain denoiser")
   m = config.lcm
   kernel_sizes(m.depth, m.receptive_field, m.layout)
   kernel_sizes(m.coarse_depth, m.coarse_receptive_field)
@@ -69,19 +59,6 @@ def make_model(config, name: str, channels: int) -> BiasFreeCNN:
   return BiasFreeCNN(out, m.width, m.depth, m.receptive_field, m.layout, m.first_linear)
 
 
-def model_io(images: jax.Array, name: str, wavelet: str, levels: int):
-  """(clean target, conditioning or None) of one model, in scale units."""
-  if levels == 0:
-    return images, None
-  scale = pyramid.scale_of(name) or levels
-  x = images
-  for _ in range(scale):
-    x, details = wavelets.dwt(x, wavelet)
-  if name == "coarse":
-    return x * unit(scale), None
-  return details * unit(scale), x * unit(scale)
-
-
 def sigma_max(config, name: str) -> float:
   """Top of a model's training noise range, in its scale's units. Local models (conditional, and the flat
   J = 0 model) all see the same pixel-noise range [0, lcm.sigma_max], which is [0, lcm.sigma_max / 2^j] at
@@ -97,7 +74,7 @@ def sigma_max(config, name: str) -> float:
     return config.lcm.coarse_sigma_max
   if config.lcm.noise_units == "scale":
     return config.lcm.sigma_max
-  return config.lcm.sigma_max * unit(pyramid.scale_of(name))
+  return config.lcm.sigma_max * pyramid.scale_unit(pyramid.scale_of(name))
 
 
 def loss_fn(params, model, target, cond, key, sigma_max):
@@ -121,25 +98,26 @@ def loss_fn(params, model, target, cond, key, sigma_max):
 
 
 def make_steps(config, name, stats, channels):
-  """train.Method.make_steps for LCM (stats unused: LCM works in fixed per-scale units)."""
+  """Method.make_steps for LCM (stats unused: LCM works in fixed per-scale units)."""
   del stats
   model = make_model(config, name, channels)
   optimizer = train.make_optimizer(config)
   levels, wavelet = config.pyramid.levels, config.pyramid.wavelet
 
   def init_fn(key, images):
-    target, cond = model_io(images, name, wavelet, levels)
+    target, cond = pyramid.model_io(images, name, UNITS, wavelet, levels)
     return train.init_state(key, model.init(key, target, cond), optimizer)
 
   def train_step(state, images):
-    target, cond = model_io(images, name, wavelet, levels)
+    target, cond = pyramid.model_io(images, name, UNITS, wavelet, levels)
     return train.apply_gradients(state, optimizer, config.train.ema_decay,
                                  lambda p, key: loss_fn(p, model, target, cond, key, sigma_max(config, name)))
 
   return init_fn, train_step, model
 
 
-METHOD = train.Method(validate, ARCHITECTURE_FIELDS, False, make_steps)
+METHOD = Method("lcm", validate, ARCHITECTURE_FIELDS, "scale_units", make_steps,
+                lambda config: pyramid.model_names(config.pyramid.levels))
 
 
 def residuals(models: Dict[str, Tuple[BiasFreeCNN, dict]]) -> Dict[str, Residual]:
@@ -152,10 +130,10 @@ def denoise(noisy: jax.Array, fns: Dict[str, Residual], wavelet: str, levels: in
   if levels == 0:
     return noisy - fns["coarse"](noisy, None)
   pyr = wavelets.decompose(noisy, wavelet, levels)
-  low = pyr.lowpass * unit(levels)
+  low = UNITS.lowpass(pyr.lowpass, levels)
   low = low - fns["coarse"](low, None)
   for j in range(levels, 0, -1):
-    details = pyr.details[j - 1] * unit(j)
+    details = UNITS.details(pyr.details[j - 1], j)
     details = details - fns[f"scale_{j}"](details, low)
     low = wavelets.idwt(low, details, wavelet) * 2.0   # units of scale j -> scale j - 1
   return low
@@ -219,17 +197,20 @@ def _ascend(key, shape, residual, beta, sigma_init, a: AscentConfig, constrain, 
 
 def super_resolve(key, lowpass: jax.Array, scale: int, fns: Dict[str, Residual], wavelet: str, a: AscentConfig,
                   constrain=lambda x: x) -> LcmSample:
-  """Given x_scale in image units (a local average), draw xbar_scale, ..., xbar_1 by conditional ascent."""
-  low, lows, iterations, diverged = lowpass, [], [], jnp.zeros(lowpass.shape[:1], bool)
-  for j, k in zip(range(scale, 0, -1), jax.random.split(key, max(scale, 1))):
-    lows.append(low)
+  """Given x_scale in image units (a local average), draw xbar_scale, ..., xbar_1 by conditional ascent
+  (pyramid.refine, in scale units)."""
+  def draw(j, k, low):
     shape = low.shape[:-1] + (3 * low.shape[-1],)
-    out = _ascend(k, shape, lambda y, c=low, f=fns[f"scale_{j}"]: f(y, c), a.beta_details, a.sigma_init[j], a,
-                  constrain, a.fixed_step_details, a.max_iters_details or a.max_iters)
-    iterations.append(out.iterations)
-    diverged = diverged | out.diverged
-    low = wavelets.idwt(low, out.sample, wavelet) * 2.0
-  return LcmSample(low, tuple(lows), tuple(iterations), diverged)
+    out = _ascend(k, shape, lambda y: fns[f"scale_{j}"](y, low), a.beta_details, a.sigma_init[j], a, constrain,
+                  a.fixed_step_details, a.max_iters_details or a.max_iters)
+    return out.sample, (out.iterations, out.diverged)
+
+  out = pyramid.refine(key, UNITS.lowpass(lowpass, scale, inverse=True), scale, draw, UNITS, wavelet)
+  diverged = jnp.zeros(lowpass.shape[:1], bool)
+  for _, d in out.reports:
+    diverged = diverged | d
+  lows = tuple(UNITS.lowpass(x, j) for x, j in zip(out.lowpasses, range(scale, 0, -1)))
+  return LcmSample(out.image, lows, tuple(it for it, _ in out.reports), diverged)
 
 
 def synthesize(key, coarse_shape: Sequence[int], fns: Dict[str, Residual], wavelet: str, levels: int,

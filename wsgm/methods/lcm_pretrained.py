@@ -2,7 +2,7 @@
 
 Their repository (LabForComputationalVision/local-probability-models-of-images, MIT) publishes PyTorch
 state_dicts under `denoisers/`. This module maps one onto our `BiasFreeCNN` (wsgm/models/bfcnn.py) so that
-our pyramid, denoising and stochastic ascent (wsgm/lcm.py) run them unchanged:
+our pyramid, denoising and stochastic ascent (wsgm/methods/lcm.py) run them unchanged:
 
 - Archives are read without torch (lib/torch_archive.py); keys carry DataParallel's `module.` prefix.
 - Conditional and flat models are their `BF_CNN_RF` (depth 21, width 64, their 1x1 / 3x3 placement:
@@ -13,7 +13,7 @@ our pyramid, denoising and stochastic ascent (wsgm/lcm.py) run them unchanged:
 - Their conditional input is [low-pass, 3 noisy detail bands]; ours concatenates [details, low-pass]
   (BiasFreeCNN(y, cond)), so the first layer's input channels are permuted.
 - Their units are ours: grayscale in [0, 1], Haar, scale j's coefficients (low-pass included) divided by 2^j
-  (lcm.unit); their training noise is sigma in [0, 1] in *each scale's* units (`lcm.noise_units="scale"`).
+  (pyramid.ScaleUnits); their training noise is sigma in [0, 1] in *each scale's* units (`lcm.noise_units="scale"`).
 
 Folders inside `lcm.weights_dir` (their `denoisers/<flat|multi_scale>/<data>/`): our `coarse` is
 `noise_range_0to255_RF_40x40_low` (J > 0) or `noise_range_0to255_RF_<RF>x<RF>` (flat, J = 0); our `scale_j`
@@ -27,7 +27,7 @@ import numpy as np
 
 from lib import torch_archive
 from lib.errors import InputError
-from wsgm import lcm
+from wsgm.methods import lcm
 from wsgm.models.bfcnn import BiasFreeCNN, kernel_sizes
 
 

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib import metrics, outputs, plots
-from wsgm import gaussian, pyramid, sde, solvers
 from lib.errors import InputError
+from wsgm import gaussian, pyramid, sde, solvers
 
 METRICS = ("spectral_error", "kl_per_dim")
 
@@ -42,7 +42,7 @@ def exact_records(config):
   records = []
   for size in g.sizes:
     start = time.time()
-    spectrum = gaussian.power_spectrum(size)
+    spectrum = gaussian.target_spectrum(size)
     levels = _levels(size, g.lowpass_size)
     blocks = gaussian.wavelet_blocks(spectrum, config.pyramid.wavelet, levels)
     for steps in g.steps:
@@ -107,7 +107,7 @@ def monte_carlo_check(config, key):
   the max over modes of |empirical / closed form - 1| should be a few times 1/sqrt(n)."""
   g = config.gaussian
   size, n = g.mc_size, g.mc_samples
-  spectrum = gaussian.power_spectrum(size)
+  spectrum = gaussian.target_spectrum(size)
   levels = _levels(size, g.lowpass_size)
   blocks = gaussian.wavelet_blocks(spectrum, config.pyramid.wavelet, levels)
   times = sde.time_grid(config.sampling.time_grid, g.mc_steps, config.sde.T)

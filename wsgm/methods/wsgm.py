@@ -1,0 +1,116 @@
+"""WSGM (Guth, Coste, De Bortoli, Mallat 2022): wavelet score-based generative models.
+
+p(x_0) = p(x_J) prod_j p(xbar_j | x_j) on an orthonormal wavelet pyramid (wsgm/pyramid.py), every coefficient
+standardized per band and channel (pyramid.Standardize). One score model per factor:
+- "coarse": an unconditional UNet on the normalized coarsest low-pass x_J;
+- "scale_j": a UNet on the normalized details xbar_j, the normalized low-pass x_j as extra input channels.
+J = 0 (pyramid.levels = 0) is plain pixel-space SGM, the paper's baseline, on the same code path.
+
+Training (denoising score matching, every model alike): with the OU process of wsgm/sde.py,
+x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z, the loss is E_{t, z} |eps_theta(x_t, t, cond) - z|^2, t = T u^2
+(train.time_grid) and the score is -eps_theta / sqrt(1 - e^{-2t}).
+Sampling: the same reverse-SDE sampler (sampling.sampler) and time grid (sampling.time_grid, sampling.steps)
+at every scale, coarse to fine, so the cost grows linearly with the number of pixels; super-resolution runs the
+conditional models alone from a given low-pass.
+
+Config fields: model.* (the UNet), pyramid.levels / pyramid.wavelet, sde.T, train.*, sampling.*.
+Evaluation is the shared one (wsgm/evaluation.py).
+"""
+from typing import List
+
+import jax
+import jax.numpy as jnp
+
+from lib import parallel
+from wsgm import pyramid, sampling, sde, train
+from wsgm.methods import Method
+from wsgm.models import unet
+from wsgm.models.unet import UNet
+
+# Config fields that fix what a WSGM checkpoint means (train.DATA_FIELDS: what it was trained on).
+ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + train.DATA_FIELDS
+
+
+def validate(config) -> None:
+  pyramid.validate(config, "pixel-space SGM")
+  unet.check_config(config.model, "model", config.data.image_size >> config.pyramid.levels)
+  sde.time_grid(config.train.time_grid, 1, config.sde.T)
+  parallel.check_divisible(config.train.batch_size, "train.batch_size")
+
+
+def make_model(config, name: str, channels: int) -> UNet:
+  m = config.model
+  out = channels if name == "coarse" else 3 * channels
+  return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
+              num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
+              norm_groups=m.norm_groups)
+
+
+def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
+  t_key, z_key, dropout_key = jax.random.split(key, 3)
+  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid)
+  z = jax.random.normal(z_key, target.shape, target.dtype)
+  eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=train, rngs={"dropout": dropout_key})
+  return jnp.mean((eps - z) ** 2)
+
+
+def make_steps(config, name, stats, channels):
+  """Method.make_steps: (init_fn, train_step, model) of one score model."""
+  model, optimizer = make_model(config, name, channels), train.make_optimizer(config)
+  levels, wavelet, T = config.pyramid.levels, config.pyramid.wavelet, config.sde.T
+  io = lambda images: pyramid.model_io(images, name, stats, wavelet, levels)
+
+  def init_fn(key, images):
+    target, cond = io(images)
+    return train.init_state(key, model.init(key, target, jnp.ones(target.shape[:1]), cond), optimizer)
+
+  def train_step(state, images):
+    target, cond = io(images)
+    return train.apply_gradients(state, optimizer, config.train.ema_decay,
+                                 lambda params, key: loss_fn(params, model, target, cond, key, T,
+                                                             config.train.time_grid))
+
+  return init_fn, train_step, model
+
+
+def score_functions(models, levels):
+  """Epsilon-predicting networks -> (coarse score, [conditional score of scale j for j = 1..J])."""
+  def coarse(x, t):
+    model, params = models["coarse"]
+    return sde.score_from_eps(model.apply(params, x, jnp.full(x.shape[:1], t), None), t)
+
+  def conditional(name):   # looked up when called: super-resolution loads only the scales it needs
+    def score(y, t, cond):
+      model, params = models[name]
+      return sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
+    return score
+
+  return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
+
+
+def make_generator(config, models, stats, channels, mesh):
+  """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
+  sampler, times, shard = sampling.solver_parts(config, mesh)
+  coarse, conditionals = score_functions(models, config.pyramid.levels)
+  levels, size = config.pyramid.levels, config.data.image_size
+  shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
+  return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
+      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard))
+
+
+def make_super_resolver(config, models, stats, scale, mesh):
+  """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
+  sampler, times, shard = sampling.solver_parts(config, mesh)
+  _, conditionals = score_functions(models, config.pyramid.levels)
+  draw = pyramid.sampler_draw(conditionals, sampler, times, shard)
+  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet))
+
+
+def superres_models(config, scale: int) -> List[str]:
+  del config
+  return [f"scale_{j}" for j in range(1, scale + 1)]
+
+
+METHOD = Method("wsgm", validate, ARCHITECTURE_FIELDS, "standardize", make_steps,
+                lambda config: pyramid.model_names(config.pyramid.levels), make_generator, make_super_resolver,
+                superres_models)
