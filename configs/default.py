@@ -16,11 +16,21 @@ def get_config():
   c.sde.T = 5.0
 
   c.sampling = ml_collections.ConfigDict()
-  c.sampling.sampler = "euler_maruyama"   # see wsgm/solvers.py SAMPLERS
-  c.sampling.steps = 16                   # per scale
-  # quadratic (t = T u^2, as in training): small steps near t = 0. A uniform grid ends with an EM step of
-  # size T/N whose injected noise (std sqrt(2T/N)) the sampler never removes: visibly noisy samples.
+  # Samplers (wsgm/solvers.py): euler_maruyama, ancestral, ode_euler, ode_heun, ddim (eta), dpm_solver_pp_2m.
+  c.sampling.sampler = "euler_maruyama"
+  c.sampling.steps = 16                   # per scale (network evaluations: steps x (1 + corrector_steps),
+                                          # x 2 for ode_heun, + 1 when t_min > 0)
+  c.sampling.eta = 0.0                    # ddim: 0 deterministic (= DPM-Solver++ 1st order), 1 = ancestral
+  c.sampling.corrector_steps = 0          # predictor-corrector: Langevin steps before each predictor step
+  c.sampling.snr = 0.16                   # ... at this signal-to-noise ratio (score_sde's default)
+  # Time grids (wsgm/sde.py): quadratic (t = T u^2, the training distribution train.time_grid = "quadratic"):
+  # small steps near t = 0. A uniform grid ends with an EM step of size T/N whose injected noise (std
+  # sqrt(2T/N)) the sampler never removes: visibly noisy samples. "rho" (EDM, linear in sigma^(1/rho)) and
+  # "logsnr" (uniform in log sigma) are sampling-only grids: they run on models trained with "quadratic",
+  # whose times cover all of (0, T].
   c.sampling.time_grid = "quadratic"
+  c.sampling.rho = 7.0                    # the "rho" grid's exponent (EDM's 7)
+  c.sampling.t_min = 0.0                  # > 0: the grid ends at t_min and a Tweedie step gives x_0
   c.sampling.num_samples = 64
   c.sampling.batch_size = 64              # global; sharded over all devices
   c.sampling.lowpass = ""                 # .npz with array "lowpass" (N, h, w, C): super-resolve it
@@ -63,7 +73,7 @@ def get_config():
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0
   c.train.ema_decay = 0.999
-  c.train.time_grid = "quadratic"   # training times t = T u^2
+  c.train.time_grid = "quadratic"   # training times t = T u^2 (or "uniform": t = T u)
   c.train.log_every = 100
   c.train.checkpoint_every = 500
   c.train.max_to_keep = 3
@@ -72,6 +82,13 @@ def get_config():
   c.eval.num_samples = 256
   c.eval.swd_directions = 128
   c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/evaluation.py)
+  c.eval.samplers = ()            # ... for each of these sampler specs (e.g. "ddim", "dpm_solver_pp_2m:t_min=0.002";
+                                  # wsgm/solvers.parse_spec); empty: sampling.sampler
+  c.eval.likelihood = False       # eval = bits/dim per scale through the probability-flow ODE (wsgm/likelihood.py)
+  c.eval.likelihood_images = 64   # held-out images scored
+  c.eval.likelihood_steps = 128   # Heun steps, log-spaced in t from likelihood_t_min to sde.T
+  c.eval.likelihood_probes = 1    # Hutchinson (Rademacher) probes per image
+  c.eval.likelihood_t_min = 1e-5
   c.eval.spectral_threshold = 0.1 # steps to quality: spectrum error at most this ...
   c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
   c.eval.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # LCM: pixel noise std in 1/255 of the image range
@@ -144,4 +161,16 @@ def get_config():
   c.gaussian.mc_size = 16            # Monte-Carlo cross-check of the closed form with the real samplers
   c.gaussian.mc_steps = 16
   c.gaussian.mc_samples = 4000
+  # Exact sampler ranking (configs/gaussian_samplers.py): sampler specs (wsgm/solvers.parse_spec), each searched
+  # over T_values x time_grids x t_min_values (t_min > 0: a final Tweedie step) at every N in ranking_steps.
+  c.gaussian.samplers = ()
+  # Likelihood check: the ODE bits/dim of this many fresh fields per L (0: off), exact trace, eval.likelihood_*
+  # steps and t_min, prior at likelihood_T.
+  c.gaussian.likelihood_fields = 0
+  c.gaussian.likelihood_sizes = (16, 32, 64)
+  c.gaussian.likelihood_T = 8.0
+  c.gaussian.ranking_steps = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+  c.gaussian.time_grids = ("uniform", "quadratic", "rho", "logsnr")
+  c.gaussian.t_min_values = (0.0, 1e-3, 1e-2)
+  c.gaussian.rho = 7.0
   return c

@@ -11,4 +11,6 @@ def get_config():
   c.experiment = "gaussian"
   c.pyramid.wavelet = "haar"
   c.sampling.time_grid = "uniform"   # the theorem's setting: N uniform Euler-Maruyama steps on [0, T]
+  c.gaussian.likelihood_fields = 4   # probability-flow ODE bits/dim vs the closed form (wsgm/likelihood.py)
+  c.gaussian.likelihood_sizes = (16, 32)
   return c

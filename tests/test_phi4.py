@@ -114,13 +114,17 @@ def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
             "--config.data.phi4.burn_in=100", "--config.data.phi4.pilot=200",
             f"--config.data.phi4.cache_dir={tmp_path / 'cache'}", "--config.sampling.batch_size=8",
             "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=16",
-            "--config.eval.swd_directions=16", "--config.eval.steps_sweep=(2,4)", f"--workdir={tmp_path / 'run'}"]
+            "--config.eval.swd_directions=16", "--config.eval.steps_sweep=(4,2)", f"--workdir={tmp_path / 'run'}",
+            "--config.eval.samplers=('euler_maruyama','dpm_solver_pp_2m:time_grid=logsnr,t_min=0.01')"]
   for mode in ("train", "sample", "eval"):
     result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_wsgm.py", f"--mode={mode}", *shrink],
                             cwd=root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
   report = json.load(open(tmp_path / "run" / "eval" / "phi4.json"))
-  assert [row["steps"] for row in report["rows"]] == [2, 4] and "steps_to_quality" in report
+  specs = ["euler_maruyama", "dpm_solver_pp_2m:time_grid=logsnr,t_min=0.01"]
+  assert [(row["sampler"], row["steps"]) for row in report["rows"]] == [(s, n) for s in specs for n in (2, 4)]
+  assert set(report["steps_to_quality"]) == set(specs)
+  assert [row["network_evaluations_per_scale"] for row in report["rows"]] == [2, 4, 3, 5]   # + the Tweedie step
   observables = {"abs_magnetization", "binder_u4", "susceptibility", "action_density"}
   assert set(report["rows"][0]["phi4"]) == observables and set(report["data_phi4"]) == observables
   assert all(os.path.exists(tmp_path / "run" / "eval" / f) for f in ("quality.png", "fields.png"))

@@ -1,6 +1,7 @@
 """Each sampler, run on a 1-D Gaussian N(0, lam) with its exact score, is a linear recursion
-x <- a_k x + b_k z; the output variance of that recursion (written out here independently of the solver
-code) must match the variance of the jitted sampler's samples."""
+x <- a_k x + b_k z (DPM-Solver++(2M): on the pair (x, previous denoised value)); the output variance of that
+recursion (written out here independently of the solver code) must match the variance of the jitted sampler's
+samples, and the exact law gaussian.sampler_gains derives from the solver's own step."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,21 +26,60 @@ def _coefficients(name, t, t_next):
     return 1 + h * s, 0.0
   if name == "ode_heun":
     return (1 + 0.5 * h * (s + s_next * (1 + h * s)) if t_next > 0 else 1 + h * s), 0.0
+  m, m_next = np.exp(-t), np.exp(-t_next)
+  var, var_next = 1 - m ** 2, 1 - m_next ** 2
   if name == "ancestral":
-    m, m_next = np.exp(-t), np.exp(-t_next)
-    var, var_next = 1 - m ** 2, 1 - m_next ** 2
     a2 = (m / m_next) ** 2
     tweedie = (1 - var / _sigma2(t)) / m
     return m_next * (1 - a2) / var * tweedie + np.sqrt(a2) * var_next / var, var_next * (1 - a2) / var
+  if name.startswith("ddim"):   # x' = a' D + sqrt(s'^2 - sig^2) eps + sig z, D = a lam x / sigma2, eps = s x / sigma2
+    eta = float(name.split("=")[1]) if "=" in name else 0.0
+    sig2 = eta ** 2 * var_next / var * (1 - m ** 2 / m_next ** 2)
+    return m_next * m * LAM / _sigma2(t) + np.sqrt(var_next - sig2) * np.sqrt(var) / _sigma2(t), sig2
   raise AssertionError(name)
 
 
+def _variance_2m(times):
+  """DPM-Solver++(2M) on (x, D_prev): x' = (s'/s) x + (a' - a s'/s) [(1 + 1/2r) D - D_prev / 2r], D = c(t) x."""
+  cov = np.diag([1.0, 0.0])
+  lam = lambda t: np.log(np.exp(-t) / np.sqrt(1 - np.exp(-2 * t))) if t > 0 else np.inf
+  for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+    m, m_next, s, s_next = np.exp(-t), np.exp(-t_next), np.sqrt(1 - np.exp(-2 * t)), np.sqrt(1 - np.exp(-2 * t_next))
+    c = m * LAM / _sigma2(t)
+    w = m_next - m * s_next / s
+    if i == 0 or t_next == 0:
+      step = np.array([[s_next / s + w * c, 0.0], [c, 0.0]])
+    else:
+      r = (lam(t) - lam(times[i - 1])) / (lam(t_next) - lam(t))
+      step = np.array([[s_next / s + w * (1 + 0.5 / r) * c, -w * 0.5 / r], [c, 0.0]])
+    cov = step @ cov @ step.T
+  return cov[0, 0]
+
+
 def closed_form_variance(name, times):
+  if name == "dpm_solver_pp_2m":
+    return _variance_2m(times)
   v = 1.0
   for t, t_next in zip(times[:-1], times[1:]):
-    a, b2 = _coefficients(name, t, t_next)
+    if name == "euler_maruyama:corrector_steps=1":   # Langevin at t (step 2 (0.16 s)^2), then EM
+      e = 2 * (0.16 ** 2) * (1 - np.exp(-2 * t))
+      v = (1 - e / _sigma2(t)) ** 2 * v + 2 * e
+    a, b2 = _coefficients(name if name.startswith("ddim") else name.split(":")[0], t, t_next)
     v = a * a * v + b2
   return v
+
+
+SPECS = sorted(solvers.SAMPLERS) + ["ddim:eta=0.5", "euler_maruyama:corrector_steps=1"]
+
+
+def _sampler(spec, **extra):
+  o = dict(solvers.parse_spec(spec), **extra)
+  return solvers.make_sampler(o["sampler"], o.get("eta", 0.0), o.get("corrector_steps", 0), o.get("snr", 0.16),
+                              o.get("final_denoise", False))
+
+
+def _stepper(spec):
+  return solvers.stepper_of(solvers.parse_spec(spec))
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +87,10 @@ def times():
   return np.asarray(sde.time_grid("quadratic", STEPS, T), np.float64)
 
 
-@pytest.mark.parametrize("name", sorted(solvers.SAMPLERS))
+@pytest.mark.parametrize("name", SPECS)
 def test_sampler_matches_its_discretization(name, times):
   score = lambda x, t: -x / (LAM * jnp.exp(-2 * t) - jnp.expm1(-2 * t))
-  run = jax.jit(lambda key: solvers.get_sampler(name)(
+  run = jax.jit(lambda key: _sampler(name)(
       score, jax.random.normal(jax.random.key(1), (N_SAMPLES,)), jnp.asarray(times, jnp.float32), key))
   empirical = float(jnp.var(run(jax.random.key(2))))
   expected = closed_form_variance(name, times)
@@ -58,11 +98,60 @@ def test_sampler_matches_its_discretization(name, times):
   assert abs(empirical / expected - 1) < 4 * np.sqrt(2 / N_SAMPLES), (name, empirical, expected)
   # With 6 steps the discretization is far from exact, so the check tells samplers apart.
   assert abs(expected / LAM - 1) > 0.05
+  # The exact law derived from the solver's own step (float64) is this recursion too.
+  _, var = gaussian.sampler_gains(_stepper(name), False, np.array([LAM]), times)
+  np.testing.assert_allclose(var, expected, rtol=1e-9)
 
 
 def test_samplers_differ_from_each_other(times):
-  variances = [closed_form_variance(name, times) for name in sorted(solvers.SAMPLERS)]
+  variances = [closed_form_variance(name, times) for name in SPECS]
   assert len({round(v, 4) for v in variances}) == len(variances)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_exact_law_matches_monte_carlo_with_a_mean_and_a_final_denoising_step(spec):
+  """N(mu, lam) with mu != 0, a grid ending at t_min > 0 and a Tweedie step: the mean alpha mu and the
+  variance of gaussian.sampler_gains equal the jitted sampler's sample moments."""
+  mu, lam, n = 1.5, 0.2, 200_000
+  grid = sde.time_grid("logsnr", 5, 3.0, t_min=0.01)
+  score = lambda x, t: -(x - jnp.exp(-t) * mu) / (lam * jnp.exp(-2 * t) - jnp.expm1(-2 * t))
+  x = jax.jit(lambda k: _sampler(spec, final_denoise=True)(score, jax.random.normal(jax.random.key(1), (n,)), grid, k))(
+      jax.random.key(2))
+  alpha, var = gaussian.sampler_gains(_stepper(spec), True, np.array([lam]), np.asarray(grid, np.float64))
+  assert float(jnp.mean(x)) == pytest.approx(alpha[0] * mu, abs=4 * np.sqrt(var[0] / n))
+  assert float(jnp.var(x)) == pytest.approx(var[0], rel=4 * np.sqrt(2 / n))
+
+
+def test_ddim_with_eta_one_is_the_ancestral_sampler(times):
+  score = lambda x, t: -x / (LAM * jnp.exp(-2 * t) - jnp.expm1(-2 * t))
+  x = jax.random.normal(jax.random.key(1), (1000,))
+  grid = jnp.asarray(times, jnp.float32)
+  np.testing.assert_allclose(solvers.make_sampler("ddim", eta=1.0)(score, x, grid, jax.random.key(3)),
+                             solvers.get_sampler("ancestral")(score, x, grid, jax.random.key(3)), atol=2e-5)
+
+
+def test_em_law_from_the_step_equals_the_independent_closed_form(times):
+  lam = np.array([0.01, 0.3, 2.0, 7.0])
+  grids = np.stack([times, np.asarray(sde.time_grid("uniform", STEPS, 5.0), np.float64)])
+  for got, want in zip(gaussian.sampler_gains(_stepper("euler_maruyama"), False, lam, grids),
+                       gaussian.em_gains(lam, grids)):
+    np.testing.assert_allclose(got, want, rtol=1e-9)   # sampler_gains merges values of lam equal to 1e-11
+
+
+@pytest.mark.parametrize("spec, order", [("ddim", 1), ("dpm_solver_pp_2m", 2)])
+def test_deterministic_samplers_are_exact_in_the_limit(spec, order):
+  """DDIM(eta = 0) and DPM-Solver++(2M) with the exact score converge to the exact sample: mean gain 1 and
+  variance lam (up to the prior's e^{-T} and t_min's s^2 / lam offsets, ~1e-5 here), with the error falling
+  as steps^-order (log-SNR grid)."""
+  lam = np.array([0.01, 0.3, 2.0])
+  errors = []
+  for steps in (64, 256, 1024):
+    grid = np.asarray(sde.time_grid("logsnr", steps, 12.0, t_min=1e-8), np.float64)
+    alpha, var = gaussian.sampler_gains(_stepper(spec), True, lam, grid)
+    errors.append(max(np.abs(alpha - 1).max(), np.abs(var / lam - 1).max()))
+  assert errors[-1] < (0.02 if order == 1 else 1e-4), errors
+  for coarse, fine in zip(errors, errors[1:]):   # x4 steps: error / 4^order (within a factor 1.6)
+    assert coarse / fine > 4 ** order / 1.6, errors
 
 
 def test_em_gains_is_the_euler_maruyama_recursion(times):
@@ -78,9 +167,15 @@ def test_em_gains_mean_is_exact_in_the_limit():
 
 def test_time_grids():
   for kind in sde.TIME_GRIDS:
-    g = np.asarray(sde.time_grid(kind, 8, 5.0))
-    assert g.shape == (9,) and g[0] == pytest.approx(5.0) and g[-1] == 0 and np.all(np.diff(g) < 0)
+    t_min = 1e-3 if kind == "logsnr" else 0.0
+    g = np.asarray(sde.time_grid(kind, 8, 5.0, t_min))
+    assert g.shape == (9,) and g[0] == pytest.approx(5.0) and g[-1] == t_min and np.all(np.diff(g) < 0)
   np.testing.assert_allclose(sde.time_grid("quadratic", 2, 4.0), [4.0, 1.0, 0.0])
+  sigma = lambda t: np.sqrt(np.expm1(2 * np.asarray(t, np.float64)))
+  rho = sigma(sde.time_grid("rho", 4, 3.0, 0.01, rho=7.0)) ** (1 / 7)     # EDM: linear in sigma^(1/rho)
+  np.testing.assert_allclose(np.diff(rho), np.diff(rho)[0], rtol=1e-4)
+  log_sigma = np.log(sigma(sde.time_grid("logsnr", 4, 3.0, 0.01)))     # uniform in log sigma
+  np.testing.assert_allclose(np.diff(log_sigma), np.diff(log_sigma)[0], rtol=1e-4)
 
 
 def test_perturb_has_the_ou_marginal():
@@ -95,6 +190,17 @@ def test_perturb_has_the_ou_marginal():
     (lambda: sde.time_grid("uniform", 4, -1.0), "T=-1.0"),
     (lambda: sde.time_grid("cosine", 4, 5.0), "unknown time grid 'cosine'"),
     (lambda: solvers.get_sampler("dpm"), "unknown sampler 'dpm'"),
+    (lambda: solvers.make_sampler("ddim", eta=1.5), "sampling.eta=1.5"),
+    (lambda: sde.time_grid("rho", 4, 5.0, rho=0.0), "sampling.rho=0.0"),
+    (lambda: sde.time_grid("uniform", 4, 5.0, t_min=5.0), "sampling.t_min=5.0"),
+    (lambda: sde.time_grid("uniform", 4, 5.0, t_min=-0.1), "sampling.t_min=-0.1"),
+    (lambda: sde.time_grid("logsnr", 4, 5.0), "set sampling.t_min > 0"),
+    (lambda: sde.time_grid("rho", 1024, 3.0), "equal in float32"),
+    (lambda: sde.train_times(0.5, 5.0, "rho"), "train.time_grid='rho'"),
+    (lambda: solvers.parse_spec("ddim:eta"), "is not field=value"),
+    (lambda: solvers.parse_spec("ddim:steps=4"), "is not field=value"),
+    (lambda: solvers.parse_spec("ddim:eta=big"), "eta='big' is not a float"),
+    (lambda: solvers.make_sampler("euler_maruyama", corrector_steps=1, snr=0.0), "sampling.snr=0.0"),
 ])
 def test_bad_input(call, message):
   with pytest.raises(ValueError, match=message):

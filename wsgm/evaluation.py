@@ -15,13 +15,15 @@ largest N).
 """
 import json
 import os
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib import data, images as image_io, metrics, outputs, phi4, plots
-from wsgm import sampling, wavelets
+from lib import data, images as image_io, metrics, outputs, parallel, phi4, plots
+from lib.errors import InputError
+from wsgm import likelihood, pyramid, sampling, solvers, wavelets
 from wsgm.methods import Method
 
 BANDS = ("H", "V", "D")
@@ -79,6 +81,9 @@ def evaluate(config, workdir: str, method: Method) -> None:
   if config.eval.steps_sweep:
     sweep(config, workdir, method, reference)
     return
+  if config.eval.likelihood:
+    likelihood_eval(config, workdir, method, reference)
+    return
   generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                             reference.shape[-1], method)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
@@ -96,7 +101,10 @@ def evaluate(config, workdir: str, method: Method) -> None:
 
 
 def _row(config, generated, reference, seconds):
-  row = dict(steps=config.sampling.steps, seconds_per_sample=seconds, **compare(generated, reference, config))
+  s = config.sampling
+  row = dict(steps=s.steps, network_evaluations_per_scale=solvers.network_evaluations(s.sampler, s.steps,
+                                                                                     s.corrector_steps, s.t_min),
+             seconds_per_sample=seconds, **compare(generated, reference, config))
   if config.data.name == "phi4":
     c = config.data.phi4
     row["phi4"] = phi4.observables(generated, c.beta, c.lam)
@@ -104,7 +112,8 @@ def _row(config, generated, reference, seconds):
 
 
 def steps_to_quality(rows, config, data_u4):
-  for row in rows:
+  """The smallest N (whatever the sweep's order) whose row meets the thresholds; None if none does."""
+  for row in sorted(rows, key=lambda r: r["steps"]):
     ok = row["spectrum_error"] <= config.eval.spectral_threshold
     if data_u4 is not None:
       ok = ok and abs(row["phi4"]["binder_u4"][0] - data_u4) <= config.eval.u4_tolerance
@@ -114,32 +123,41 @@ def steps_to_quality(rows, config, data_u4):
 
 
 def plot_sweep(rows, reference, samples, out_dir, title):
+  """Metrics vs N for every sampler; spectra and histograms of every N for the first sampler."""
   fig, axes = plots.new_figure(3, width=4.2)
-  ns = [r["steps"] for r in rows]
-  axes[0].plot(ns, [r["spectrum_error"] for r in rows], "o-", label="spectrum error")
-  axes[0].plot(ns, [r["pixel_histogram"] for r in rows], "s--", label="value histogram W1 / std")
-  if "phi4" in rows[0]:
-    axes[0].plot(ns, [abs(r["phi4"]["binder_u4"][0] - r["data_u4"]) + 1e-4 for r in rows], "^:", label="|U4 - U4 data|")
+  specs = list(dict.fromkeys(r["sampler"] for r in rows))
+  for i, spec in enumerate(specs):
+    mine = [r for r in rows if r["sampler"] == spec]
+    ns = [r["steps"] for r in mine]
+    axes[0].plot(ns, [r["spectrum_error"] for r in mine], "o-", color=f"C{i}", label=f"{spec}: spectrum error")
+    axes[0].plot(ns, [r["pixel_histogram"] for r in mine], "s--", color=f"C{i}", label="value histogram W1 / std")
+    if "phi4" in mine[0]:
+      axes[0].plot(ns, [abs(r["phi4"]["binder_u4"][0] - r["data_u4"]) + 1e-4 for r in mine], "^:", color=f"C{i}",
+                   label="|U4 - U4 data|")
+  ns = sorted({r["steps"] for r in rows})
   axes[0].set(yscale="log", xlabel="steps per scale N", title=title)
   plots.log_axis_ticks(axes[0], ns)
-  axes[0].legend(fontsize=8)
-  colors = plots.plt.cm.viridis(np.linspace(0, 1, len(rows)))
+  axes[0].legend(fontsize=6)
+  first = [(r, x) for r, x in zip(rows, samples) if r["sampler"] == specs[0]]
+  colors = plots.plt.cm.viridis(np.linspace(0, 1, len(first)))
   k, p = metrics.radial_average(metrics.power_spectrum(reference))
   axes[1].loglog(k[1:], p[1:], "k-", lw=2, label="data")
   hist_range = np.percentile(reference, [0.1, 99.9])
   bins = np.linspace(*hist_range, 60)
   axes[2].hist(reference.ravel(), bins, density=True, histtype="step", color="k", lw=2, label="data")
-  for row, images, color in zip(rows, samples, colors):
+  for (row, images), color in zip(first, colors):
     k, p = metrics.radial_average(metrics.power_spectrum(images))
     axes[1].loglog(k[1:], p[1:], color=color, label=f"N={row['steps']}")
     axes[2].hist(np.clip(images.ravel(), *hist_range), bins, density=True, histtype="step", color=color)
-  axes[1].set(xlabel="|k|", ylabel="power", title="radial power spectrum")
+  axes[1].set(xlabel="|k|", ylabel="power", title=f"radial power spectrum ({specs[0]})")
   axes[1].legend(fontsize=7)
   axes[2].set(xlabel="value", yscale="log", title="marginal histogram")
   plots.save(fig, os.path.join(out_dir, "quality.png"))
 
 
 def sweep(config, workdir, method: Method, reference: np.ndarray) -> dict:
+  """Every sampler of eval.samplers (specs, solvers.parse_spec; empty: config.sampling's own) at every N of
+  eval.steps_sweep (ascending), on the same reference and the same sample seed."""
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   data_u4 = None
@@ -147,19 +165,24 @@ def sweep(config, workdir, method: Method, reference: np.ndarray) -> dict:
     c = config.data.phi4
     data_obs = phi4.observables(reference, c.beta, c.lam)
     data_u4 = data_obs["binder_u4"][0]
+  specs = tuple(config.eval.samplers) or (config.sampling.sampler,)
+  overrides = {spec: solvers.parse_spec(spec) for spec in specs}   # every spec checked before sampling starts
   rows, samples = [], []
-  for n in config.eval.steps_sweep:
-    run = config.copy_and_resolve_references()
-    run.sampling.steps = n
-    generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
-                                              reference.shape[-1], method)
-    rows.append(_row(run, generated, reference, seconds))
-    if data_u4 is not None:
-      rows[-1]["data_u4"] = data_u4
-    samples.append(generated)
-    summary = {k: v for k, v in rows[-1].items() if k not in ("coefficient_histograms", "swd")}
-    print(json.dumps(summary), flush=True)
-  reached = steps_to_quality(rows, config, data_u4)
+  for spec in specs:
+    for n in sorted(config.eval.steps_sweep):
+      run = config.copy_and_resolve_references()
+      for field, value in overrides[spec].items():
+        run.sampling[field] = value
+      run.sampling.steps = n
+      generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
+                                                reference.shape[-1], method)
+      rows.append(dict(sampler=spec, **_row(run, generated, reference, seconds)))
+      if data_u4 is not None:
+        rows[-1]["data_u4"] = data_u4
+      samples.append(generated)
+      summary = {k: v for k, v in rows[-1].items() if k not in ("coefficient_histograms", "swd")}
+      print(json.dumps(summary), flush=True)
+  reached = {spec: steps_to_quality([r for r in rows if r["sampler"] == spec], config, data_u4) for spec in specs}
   result = dict(config=config.name, levels=config.pyramid.levels, num_samples=len(reference), rows=rows,
                 steps_to_quality=reached, spectral_threshold=config.eval.spectral_threshold,
                 u4_tolerance=config.eval.u4_tolerance if data_u4 is not None else None)
@@ -170,9 +193,48 @@ def sweep(config, workdir, method: Method, reference: np.ndarray) -> dict:
   plot_sweep(rows, reference, samples, out_dir, f"{config.name} (J={config.pyramid.levels})")
   lo, hi = (-3, 3) if config.data.name == "phi4" else (-1, 1)
   image_io.save_grid(os.path.join(out_dir, "fields.png"),
-                     np.concatenate([reference[:8], samples[0][:8], samples[-1][:8]]), lo=lo, hi=hi)
-  print(f"{config.name}: steps to quality (spectrum error <= {config.eval.spectral_threshold}"
-        + (f", |U4 - {data_u4:.3f}| <= {config.eval.u4_tolerance}" if data_u4 is not None else "")
-        + f"): {reached if reached is not None else 'not reached for N <= ' + str(max(config.eval.steps_sweep))}")
+                     np.concatenate([reference[:8], samples[0][:8], samples[len(config.eval.steps_sweep) - 1][:8]]),
+                     lo=lo, hi=hi)
+  criterion = (f"spectrum error <= {config.eval.spectral_threshold}"
+               + (f", |U4 - {data_u4:.3f}| <= {config.eval.u4_tolerance}" if data_u4 is not None else ""))
+  for spec, n in reached.items():
+    print(f"{config.name}, {spec}: steps to quality ({criterion}): "
+          f"{n if n is not None else 'not reached for N <= ' + str(max(config.eval.steps_sweep))}")
   print(f"wrote {path} (and {out_dir}/{name}.json, the newest), quality.png, fields.png")
+  return result
+
+
+def likelihood_eval(config, workdir, method: Method, reference: np.ndarray) -> dict:
+  """eval.likelihood: bits per dimension of eval.likelihood_images held-out images through the probability-flow
+  ODE (wsgm/likelihood.py), split over the pyramid's factors, with bootstrap standard errors over images.
+  Writes WORKDIR/eval/<config.name>_likelihood.json."""
+  if method.make_scores is None:
+    raise InputError(f"eval.likelihood: method {method.name!r} has no score model at every scale (WSGM and "
+                     "pixel-space SGM do)")
+  c = likelihood.from_config(config)
+  images = jnp.asarray(reference[:config.eval.likelihood_images])
+  parallel.check_divisible(len(images), "eval.likelihood_images (after capping at the held-out set)")
+  models, stats = sampling.load_models(config, workdir, images.shape[-1], None, method)
+  scores, levels = method.make_scores(config, models), config.pyramid.levels
+  norm = stats if method.normalization == "standardize" else pyramid.ScaleUnits()
+  start = time.perf_counter()
+  parts = jax.jit(lambda x, k: likelihood.pyramid_log_likelihood(x, scores, norm, config.pyramid.wavelet, levels,
+                                                                   c, k))(images, jax.random.key(config.seed + 2))
+  parts = {k: np.asarray(v, np.float64) for k, v in jax.device_get(parts).items()}
+  seconds = (time.perf_counter() - start) / len(images)
+  dims, total_dims = likelihood.pyramid_dims(images.shape, levels), int(np.prod(images.shape[1:]))
+  total = sum(parts.values())
+  bpd, bpd_se = metrics.bootstrap(np.mean, likelihood.bits_per_dim(total, total_dims))
+  result = dict(config=config.name, levels=levels, num_images=len(images), seconds_per_image=seconds,
+                settings=c._asdict(), bits_per_dim=bpd, bits_per_dim_se=bpd_se, scales={})
+  for name, ll in parts.items():   # each factor: its share of the image's bits/dim, and bits per own coefficient
+    share, share_se = metrics.bootstrap(np.mean, likelihood.bits_per_dim(ll, total_dims))
+    result["scales"][name] = dict(dims=dims[name], bits_per_dim_share=share, share_se=share_se,
+                                  bits_per_coefficient=share * total_dims / dims[name])
+  if config.data.name in data.TFDS:   # 8-bit images in [-1, 1]: the discrete data's bits/dim
+    result["dequantized_bits_per_dim"] = float(np.mean(likelihood.dequantized_bpd(total, total_dims)))
+  path = outputs.write_json_run(os.path.join(workdir, "eval"), f"{config.name}_likelihood", result)
+  print(f"{config.name}: {bpd:.4f} +- {bpd_se:.4f} bits/dim over {len(images)} held-out images ("
+        + ", ".join(f"{k} {v['bits_per_dim_share']:.4f}" for k, v in result["scales"].items())
+        + f"); {seconds:.2f} s per image; wrote {path}")
   return result

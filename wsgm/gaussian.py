@@ -11,15 +11,17 @@ spectrum is the mean variance. Closed-form quantities use float64 NumPy: the KLs
 float32 round-off would be visible; the samplers that consume these arrays run in JAX float32.
 The field is single-channel (C = 1).
 """
+import functools
 from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pywt
 
 from lib.fields import target_spectrum, sample_field  # noqa: F401  (part of this module's API)
-from wsgm import pyramid, wavelets
+from wsgm import pyramid, solvers, wavelets
 
 # Polyphase offsets (dy, dx) of a fine grid point relative to its coarse cell, in a fixed order.
 _PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -59,6 +61,57 @@ def em_gains(lam: np.ndarray, times: np.ndarray) -> Tuple[np.ndarray, np.ndarray
     alpha = a * alpha + 2 * h * np.exp(-t) / sigma2
     var = a * a * var + 2 * h
   return alpha, var
+
+
+def sampler_gains(stepper: solvers.Stepper, final_denoise: bool, lam: np.ndarray,
+                  times: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+  """Exact output of any sampler (solvers.Stepper; solvers.run) for a 1-D target N(mu, lam) with exact score,
+  started from N(0, 1): alpha * mu + N(0, var), as em_gains. With that score every step is affine in the
+  carried state, the injected noise and mu, so the step's Jacobians (forward-mode derivatives of the sampler's
+  own step, in float64) propagate the mean gain and the covariance of the carried state (x and, for multistep
+  methods, the previous denoised value) exactly. Returns (alpha, var) shaped like em_gains'; each distinct
+  value of lam (to a relative 1e-11) is computed once."""
+  lam = np.asarray(lam, np.float64)
+  times = np.asarray(times, np.float64)
+  mantissa, exponent = np.frexp(lam)   # values equal to ~1e-11 (symmetric modes, eigensolver noise) merged
+  values, inverse = np.unique(np.ldexp(np.round(mantissa * 2.0 ** 36) / 2.0 ** 36, exponent), return_inverse=True)
+  padded = np.ones(max(8, 1 << int(np.ceil(np.log2(max(len(values), 1))))))   # few distinct shapes to compile
+  padded[:len(values)] = values
+  flat_t = times.reshape((-1, times.shape[-1]))
+  with jax.enable_x64(True):
+    alpha, var = _gains_fn(stepper, final_denoise)(jnp.asarray(padded), jnp.asarray(flat_t))
+  pick = lambda a: np.asarray(a)[:, :len(values)][:, inverse.reshape(-1)].reshape(times.shape[:-1] + lam.shape)
+  return pick(alpha), pick(var)
+
+
+@functools.lru_cache(maxsize=None)
+def _gains_fn(stepper: solvers.Stepper, final_denoise: bool):
+  """jitted (lam (M,), grids (B, N + 1)) -> (alpha, var), each (B, M)."""
+  k = 1 + stepper.history
+
+  def one(lam, grid):
+    def score_fn(mu):
+      return lambda x, t: -(x - jnp.exp(-t) * mu) / (jnp.exp(-2 * t) * lam - jnp.expm1(-2 * t))
+
+    def affine(carry, noise, mu, tp, t, tn):
+      return jnp.stack(stepper.step(tuple(carry), score_fn(mu), tp, t, tn, tuple(noise)))
+
+    zeros = (jnp.zeros(k), jnp.zeros(stepper.noises), jnp.zeros(()))
+
+    def body(state, inp):
+      gain, cov = state
+      jc, jn, jm = jax.jacfwd(affine, argnums=(0, 1, 2))(*zeros, *inp)
+      return (jc @ gain + jm, jc @ cov @ jc.T + jn @ jn.T), None
+
+    t_prev = jnp.concatenate([grid[:1], grid[:-2]])
+    start = (jnp.zeros(k), jnp.zeros((k, k)).at[0, 0].set(1.0))   # x_T ~ N(0, 1), history 0
+    (gain, cov), _ = lax.scan(body, start, (t_prev, grid[:-1], grid[1:]))
+    if not final_denoise:
+      return gain[0], cov[0, 0]
+    fx, fm = jax.grad(lambda x, mu: solvers.denoised(score_fn(mu), x, grid[-1]), argnums=(0, 1))(0.0, 0.0)
+    return fx * gain[0] + fm, fx ** 2 * cov[0, 0]
+
+  return jax.jit(jax.vmap(jax.vmap(one, (0, None)), (None, 0)))
 
 
 def kl_modes(p_var, q_var):
@@ -173,14 +226,16 @@ def _summary(true_spectrum, spectrum, kl_total) -> ExactOutput:
   return ExactOutput(float(kl_total) / true_spectrum.size, spectrum, err)
 
 
-def sgm_output(spectrum: np.ndarray, times: np.ndarray) -> ExactOutput:
-  """Pixel-space SGM: EM with the exact score from N(0, I)."""
-  _, var = em_gains(spectrum, times)
+def sgm_output(spectrum: np.ndarray, times: np.ndarray, gains=em_gains) -> ExactOutput:
+  """Pixel-space SGM: a sampler (`gains`: em_gains or a partial of sampler_gains) with the exact score from
+  N(0, I)."""
+  _, var = gains(spectrum, times)
   return _summary(spectrum, var, kl_modes(spectrum, var).sum())
 
 
-def wsgm_output(spectrum: np.ndarray, blocks, times: np.ndarray) -> ExactOutput:
-  """WSGM: EM on the normalized coarsest low-pass, then EM on each normalized conditional, same grid.
+def wsgm_output(spectrum: np.ndarray, blocks, times: np.ndarray, gains=em_gains) -> ExactOutput:
+  """WSGM: a sampler (`gains`, EM by default) on the normalized coarsest low-pass, then on each normalized
+  conditional, same grid.
 
   KL by the chain rule over the pyramid (the DWT is an orthonormal bijection, both laws factorize the same
   way): KL(p || q) = KL(p(x_J) || q(x_J)) + sum_j E_{p(x_j)} KL(p(xbar_j | x_j) || q(xbar_j | x_j)).
@@ -190,11 +245,11 @@ def wsgm_output(spectrum: np.ndarray, blocks, times: np.ndarray) -> ExactOutput:
   """
   coarse = blocks[-1]
   lam = coarse.lowpass_spectrum / coarse.low_std ** 2
-  _, var = em_gains(lam, times)
+  _, var = gains(lam, times)
   gen_low = var * coarse.low_std ** 2
   kl = kl_modes(lam, var).sum()
   for block in reversed(blocks):
-    alpha, v = em_gains(block.eig, times)
+    alpha, v = gains(block.eig, times)
     mean_power = block.lowpass_spectrum[..., None] * np.abs(block.cond_mean) ** 2   # E_p |mean_i|^2
     kl += (kl_modes(block.eig, v) + 0.5 * (1 - alpha) ** 2 * mean_power / v).sum()
     # Generated channel covariance given the generated low-pass spectrum, back to the fine grid.
@@ -210,3 +265,24 @@ def wsgm_output(spectrum: np.ndarray, blocks, times: np.ndarray) -> ExactOutput:
     t = block.transfer
     gen_low = _fine_diagonal(t.conj().swapaxes(-1, -2) @ cov @ t)
   return _summary(spectrum, gen_low, kl)
+
+
+def exact_outputs(spectrum: np.ndarray, blocks, grids: np.ndarray, gains) -> list:
+  """[(sgm_output, wsgm_output) for each grid in `grids` (B, N + 1)], with one call of gains(lam, grids) on
+  every variance both need (the pixel spectrum, the coarse low-pass, each scale's conditional eigenvalues)."""
+  coarse = blocks[-1]
+  arrays = [spectrum, coarse.lowpass_spectrum / coarse.low_std ** 2] + [b.eig for b in blocks]
+  alpha, var = gains(np.concatenate([a.reshape(-1) for a in arrays]), grids)
+  table, start = {}, 0
+  for a in arrays:
+    table[a.tobytes()] = (start, a.shape)
+    start += a.size
+
+  def lookup(i):
+    def g(lam, times):
+      begin, shape = table[np.asarray(lam, np.float64).tobytes()]
+      return tuple(x[i, begin:begin + lam.size].reshape(shape) for x in (alpha, var))
+    return g
+
+  return [(sgm_output(spectrum, grid, lookup(i)), wsgm_output(spectrum, blocks, grid, lookup(i)))
+          for i, grid in enumerate(grids)]

@@ -47,8 +47,9 @@ def load_models(config, workdir, channels: int, names, method: Method):
 
 def solver_parts(config, mesh):
   """(sampler, time grid, noise placement on the mesh) from config.sampling: what every SDE-sampled scale uses."""
-  sampler = solvers.get_sampler(config.sampling.sampler)
-  times = sde.time_grid(config.sampling.time_grid, config.sampling.steps, config.sde.T)
+  s = config.sampling
+  sampler = solvers.from_config(s)
+  times = sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return sampler, times, shard
 

@@ -4,10 +4,12 @@ x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z, so x_t -> N(0, I) as t grows; sampling s
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lib.errors import InputError
 
-TIME_GRIDS = ("uniform", "quadratic")
+TIME_GRIDS = ("uniform", "quadratic", "rho", "logsnr")
+TRAIN_TIME_GRIDS = ("uniform", "quadratic")
 
 
 def mean_coeff(t):
@@ -31,25 +33,56 @@ def score_from_eps(eps: jax.Array, t: jax.Array) -> jax.Array:
   return -eps / std(t)
 
 
-def _spacing(u: jax.Array, T: float, kind: str) -> jax.Array:
-  """u in [0, 1] -> time: 'uniform' T u, 'quadratic' T u^2 (dense near 0, where the score changes fastest).
-  One map for both the sampling grid and the training-time distribution, so the two always agree."""
+def noise_to_signal(t):
+  """sigma(t) = s / a = sqrt(e^{2t} - 1): the noise std of x_t / a, EDM's sigma."""
+  return np.sqrt(np.expm1(2.0 * t))
+
+
+def time_of_noise_to_signal(sigma):
+  return 0.5 * np.log1p(sigma ** 2)
+
+
+def _spacing(u, T: float, kind: str, t_min: float = 0.0, rho: float = 7.0):
+  """u in [0, 1] (1 -> T, 0 -> t_min) -> time. 'uniform' and 'quadratic' are linear and quadratic in u
+  (dense near t_min, where the score changes fastest): the sampling grids and the training-time
+  distributions of those names. 'rho' is EDM's grid, linear in sigma^(1/rho) with sigma = noise_to_signal(t)
+  (rho = 7 in EDM); 'logsnr' is uniform in log sigma (needs t_min > 0); both in float64 (sampling only)."""
   if kind == "uniform":
-    return T * u
+    return t_min + (T - t_min) * u
   if kind == "quadratic":
-    return T * u ** 2
+    return t_min + (T - t_min) * u ** 2
+  u = np.asarray(u, np.float64)
+  lo, hi = noise_to_signal(np.float64(t_min)), noise_to_signal(np.float64(T))
+  if kind == "rho":
+    return time_of_noise_to_signal((lo ** (1 / rho) + u * (hi ** (1 / rho) - lo ** (1 / rho))) ** rho)
+  if kind == "logsnr":
+    return time_of_noise_to_signal(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
   raise InputError(f"unknown time grid {kind!r}: choose from {TIME_GRIDS}")
 
 
-def time_grid(kind: str, steps: int, T: float) -> jax.Array:
-  """steps + 1 decreasing times from T to 0, spaced by `kind` (see _spacing)."""
+def time_grid(kind: str, steps: int, T: float, t_min: float = 0.0, rho: float = 7.0) -> jax.Array:
+  """steps + 1 decreasing float32 times from T to t_min, spaced by `kind` (see _spacing)."""
   if steps < 1:
     raise InputError(f"sampling steps={steps}: need at least 1")
   if T <= 0:
     raise InputError(f"diffusion time T={T}: need T > 0")
-  return _spacing(jnp.linspace(1.0, 0.0, steps + 1), T, kind)
+  if not 0 <= t_min < T:
+    raise InputError(f"sampling.t_min={t_min}: need 0 <= t_min < T={T} (t_min > 0 ends with a Tweedie step)")
+  if kind == "rho" and not rho > 0:
+    raise InputError(f"sampling.rho={rho}: need rho > 0")
+  if kind == "logsnr" and not t_min > 0:
+    raise InputError("time grid 'logsnr' is uniform in log sigma, infinite at t = 0: set sampling.t_min > 0")
+  grid = jnp.asarray(_spacing(jnp.linspace(1.0, 0.0, steps + 1), T, kind, t_min, rho), jnp.float32)
+  grid = grid.at[0].set(T).at[-1].set(t_min)   # the end points exactly, whatever the spacing's rounding
+  if not bool(jnp.all(jnp.diff(grid) < 0)):
+    raise InputError(f"time grid {kind!r} with {steps} steps from T={T} to t_min={t_min}: consecutive times "
+                     "are equal in float32 (steps too crowded near t_min): raise sampling.t_min or use fewer steps")
+  return grid
 
 
 def train_times(u: jax.Array, T: float, kind: str = "quadratic") -> jax.Array:
-  """Map u ~ U[0, 1] to training times with the same spacing as the sampling grid."""
+  """Map u ~ U[0, 1] to training times with the same spacing as the sampling grid of that name."""
+  if kind not in TRAIN_TIME_GRIDS:
+    raise InputError(f"train.time_grid={kind!r}: choose from {TRAIN_TIME_GRIDS} (the 'rho' and 'logsnr' "
+                     "sampling grids run on models trained with 'quadratic', which covers all of (0, T])")
   return _spacing(u, T, kind)

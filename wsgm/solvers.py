@@ -1,9 +1,18 @@
-"""Reverse-time samplers for the OU process, as pure functions of a score function.
+"""Reverse-time samplers for the OU process x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z, as pure functions of a
+score function; and LCM's stochastic ascent.
 
-Every sampler has the signature `sampler(score_fn, x_T, times, key) -> x_0` where
-`score_fn(x, t) -> grad log p_t(x)` takes a scalar time, `times` is a decreasing grid from T to 0
-(see sde.time_grid), and x_T is drawn by the caller from the N(0, I) prior. Steps run in `lax.scan`, so
-a jitted sampler compiles one step whatever the number of steps.
+Every sampler has the signature `sampler(score_fn, x_T, times, key) -> x_0` where `score_fn(x, t) ->
+grad log p_t(x)` takes a scalar time, `times` is a decreasing grid from T to t_min (see sde.time_grid), and
+x_T is drawn by the caller from the N(0, I) prior. With t_min > 0 (`final_denoise`) a last Tweedie step
+E[x_0 | x_{t_min}] = (x + s^2 score) / a maps the state to t = 0 (one more network evaluation).
+
+Each sampler is one `Stepper`: a step from t to t_next, written once. `run` scans it over the grid with
+random noise (a jitted sampler compiles one step whatever the number of steps); wsgm/gaussian.py
+differentiates the same step to get the sampler's exact output law when the score is that of a Gaussian
+(every step is then affine in the state, the injected noise and the target's mean).
+
+Notation: a = e^{-t}, s = sqrt(1 - e^{-2t}) (sde.mean_coeff, sde.std), D(x, t) = (x + s^2 score) / a the
+denoised (data) prediction, eps = -s score the noise prediction, lambda = log(a / s) half the log-SNR.
 """
 from typing import Callable, NamedTuple
 
@@ -19,32 +28,36 @@ from lib.errors import InputError
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def _scan_steps(step, x, times, key):
-  keys = jax.random.split(key, times.shape[0] - 1)
-  x, _ = lax.scan(lambda x, inp: (step(x, *inp), None), x, (times[:-1], times[1:], keys))
-  return x
+class Stepper(NamedTuple):
+  """step(carry, score_fn, t_prev, t, t_next, noise) -> carry, where carry = (x, history...) starts as
+  (x_T,) + (zeros_like(x_T),) * history, noise is a tuple of `noises` standard normal arrays shaped like x,
+  and t_prev == t on the first step (multistep methods then fall back to one step)."""
+  step: Callable
+  noises: int
+  history: int = 0
 
 
-def euler_maruyama(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) -> jax.Array:
+def denoised(score_fn: ScoreFn, x: jax.Array, t) -> jax.Array:
+  """Tweedie: E[x_0 | x_t = x] = (x + s^2 score) / a."""
+  return (x + sde.std(t) ** 2 * score_fn(x, t)) / sde.mean_coeff(t)
+
+
+def _euler_maruyama(carry, score_fn, t_prev, t, t_next, noise):
   """Reverse SDE dx = [x + 2 score] ds + sqrt(2) dW, score taken at the start of each step."""
-  def step(x, t, t_next, k):
-    h = t - t_next
-    return x + h * (x + 2.0 * score_fn(x, t)) + jnp.sqrt(2.0 * h) * jax.random.normal(k, x.shape, x.dtype)
-  return _scan_steps(step, x, times, key)
+  (x,), h = carry, t - t_next
+  return (x + h * (x + 2.0 * score_fn(x, t)) + jnp.sqrt(2.0 * h) * noise[0],)
 
 
-def ancestral(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) -> jax.Array:
+def _ancestral(carry, score_fn, t_prev, t, t_next, noise):
   """DDPM-style: estimate x_0 by Tweedie, then draw x_{t_next} from the exact OU posterior
   q(x_{t_next} | x_t, x_0). The last step (t_next = 0) returns the Tweedie estimate itself."""
-  def step(x, t, t_next, k):
-    m, m_next = sde.mean_coeff(t), sde.mean_coeff(t_next)
-    var, var_next = sde.std(t) ** 2, sde.std(t_next) ** 2
-    a2 = (m / m_next) ** 2                      # squared decay of the forward step t_next -> t
-    x0_hat = (x + var * score_fn(x, t)) / m
-    mean = m_next * (1.0 - a2) / var * x0_hat + jnp.sqrt(a2) * var_next / var * x
-    post_std = jnp.sqrt(var_next * (1.0 - a2) / var)
-    return mean + post_std * jax.random.normal(k, x.shape, x.dtype)
-  return _scan_steps(step, x, times, key)
+  (x,) = carry
+  m, m_next = sde.mean_coeff(t), sde.mean_coeff(t_next)
+  var, var_next = sde.std(t) ** 2, sde.std(t_next) ** 2
+  a2 = (m / m_next) ** 2                      # squared decay of the forward step t_next -> t
+  x0_hat = (x + var * score_fn(x, t)) / m
+  mean = m_next * (1.0 - a2) / var * x0_hat + jnp.sqrt(a2) * var_next / var * x
+  return (mean + jnp.sqrt(var_next * (1.0 - a2) / var) * noise[0],)
 
 
 def _flow(score_fn, x, t):
@@ -52,24 +65,133 @@ def _flow(score_fn, x, t):
   return x + score_fn(x, t)
 
 
-def ode_euler(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) -> jax.Array:
-  """Deterministic probability-flow ODE, explicit Euler. `key` is unused (uniform signature)."""
-  def step(x, t, t_next, _):
-    return x + (t - t_next) * _flow(score_fn, x, t)
-  return _scan_steps(step, x, times, key)
+def _ode_euler(carry, score_fn, t_prev, t, t_next, noise):
+  """Deterministic probability-flow ODE, explicit Euler."""
+  (x,) = carry
+  return (x + (t - t_next) * _flow(score_fn, x, t),)
 
 
-def ode_heun(score_fn: ScoreFn, x: jax.Array, times: jax.Array, key: jax.Array) -> jax.Array:
+def _ode_heun(carry, score_fn, t_prev, t, t_next, noise):
   """Probability-flow ODE, Heun's 2nd-order method; the step that lands on t = 0 stays Euler because an
-  epsilon-parametrized score is undefined there (std(0) = 0). `key` is unused."""
-  def step(x, t, t_next, _):
-    h = t - t_next
-    d = _flow(score_fn, x, t)
-    x_euler = x + h * d
-    t_safe = jnp.where(t_next > 0, t_next, t)   # never evaluate the score at t = 0
-    x_heun = x + 0.5 * h * (d + _flow(score_fn, x_euler, t_safe))
-    return jnp.where(t_next > 0, x_heun, x_euler)
-  return _scan_steps(step, x, times, key)
+  epsilon-parametrized score is undefined there (std(0) = 0)."""
+  (x,), h = carry, t - t_next
+  d = _flow(score_fn, x, t)
+  x_euler = x + h * d
+  t_safe = jnp.where(t_next > 0, t_next, t)   # never evaluate the score at t = 0
+  x_heun = x + 0.5 * h * (d + _flow(score_fn, x_euler, t_safe))
+  return (jnp.where(t_next > 0, x_heun, x_euler),)
+
+
+def _ddim(eta: float):
+  def step(carry, score_fn, t_prev, t, t_next, noise):
+    """DDIM (Song et al. 2021) for the OU process: x' = a' D + sqrt(s'^2 - sigma^2) eps + sigma z with
+    sigma = eta (s'/s) sqrt(1 - a^2/a'^2). eta = 0 is deterministic and equals DPM-Solver++ first order;
+    eta = 1 is the ancestral sampler. Landing on t = 0 it returns D."""
+    (x,) = carry
+    a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+    score = score_fn(x, t)
+    d, eps = (x + s ** 2 * score) / a, -s * score
+    sigma = eta * s_next / s * jnp.sqrt(jnp.maximum(1.0 - (a / a_next) ** 2, 0.0))
+    out = a_next * d + jnp.sqrt(jnp.maximum(s_next ** 2 - sigma ** 2, 0.0)) * eps
+    return (out + sigma * noise[0],) if eta else (out,)
+  return step
+
+
+def _half_log_snr(t):
+  return jnp.log(sde.mean_coeff(t) / sde.std(t))
+
+
+def _dpm_solver_pp_2m(carry, score_fn, t_prev, t, t_next, noise):
+  """DPM-Solver++(2M) (Lu et al. 2022), multistep in the data prediction: with h = lambda' - lambda and
+  r = (lambda - lambda_prev) / h, x' = (s'/s) x + a' (1 - e^{-h}) [(1 + 1/(2r)) D - D_prev / (2r)]. The first
+  step, and the last one when it lands on t = 0 (lambda' = inf), are first order (= DDIM, eta = 0)."""
+  x, d_prev = carry
+  a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+  d = denoised(score_fn, x, t)
+  second = (t_prev > t) & (t_next > 0)
+  lam = _half_log_snr(t)
+  h = jnp.where(second, _half_log_snr(jnp.where(second, t_next, 1.0)) - lam, 1.0)
+  r = jnp.where(second, (lam - _half_log_snr(jnp.where(second, t_prev, 1.0))) / h, 1.0)
+  d_use = jnp.where(second, (1.0 + 0.5 / r) * d - (0.5 / r) * d_prev, d)
+  return (s_next / s * x + (a_next - a * s_next / s) * d_use, d)
+
+
+def _with_corrector(stepper: Stepper, steps: int, snr: float) -> Stepper:
+  """Predictor-corrector (Song et al. 2021): before each predictor step, `steps` Langevin steps at time t,
+  x <- x + e score + sqrt(2 e) z. Their step e = 2 (r ||z|| / ||score||)^2 uses the norms of the sample;
+  here ||score|| is that of pure noise, sqrt(d) / s(t), so e = 2 r^2 s(t)^2: a fixed function of t that keeps
+  the sampler affine in its state (exactly analysable on Gaussians) at a signal-to-noise ratio r = snr."""
+  def step(carry, score_fn, t_prev, t, t_next, noise):
+    x, e = carry[0], 2.0 * (snr * sde.std(t)) ** 2
+    for z in noise[stepper.noises:]:
+      x = x + e * score_fn(x, t) + jnp.sqrt(2.0 * e) * z
+    return stepper.step((x,) + tuple(carry[1:]), score_fn, t_prev, t, t_next, noise[:stepper.noises])
+  return Stepper(step, stepper.noises + steps, stepper.history)
+
+
+STEPPERS = {
+    "euler_maruyama": lambda eta: Stepper(_euler_maruyama, 1),
+    "ancestral": lambda eta: Stepper(_ancestral, 1),
+    "ode_euler": lambda eta: Stepper(_ode_euler, 0),
+    "ode_heun": lambda eta: Stepper(_ode_heun, 0),
+    "ddim": lambda eta: Stepper(_ddim(eta), 1 if eta else 0),
+    "dpm_solver_pp_2m": lambda eta: Stepper(_dpm_solver_pp_2m, 0, 1),
+}
+
+
+def make_stepper(name: str, eta: float = 0.0, corrector_steps: int = 0, snr: float = 0.16) -> Stepper:
+  if name not in STEPPERS:
+    raise InputError(f"unknown sampler {name!r}: choose from {sorted(STEPPERS)}")
+  if not 0.0 <= eta <= 1.0:
+    raise InputError(f"sampling.eta={eta}: need 0 <= eta <= 1 (0 = deterministic DDIM, 1 = ancestral)")
+  if corrector_steps < 0 or (corrector_steps and not snr > 0):
+    raise InputError(f"sampling.corrector_steps={corrector_steps}, sampling.snr={snr}: need steps >= 0 and "
+                     "snr > 0")
+  stepper = STEPPERS[name](float(eta))
+  return _with_corrector(stepper, corrector_steps, snr) if corrector_steps else stepper
+
+
+def _noise(key, count, like):
+  if count == 1:
+    return (jax.random.normal(key, like.shape, like.dtype),)
+  return tuple(jax.random.normal(k, like.shape, like.dtype) for k in jax.random.split(key, count))
+
+
+def run(stepper: Stepper, final_denoise: bool, score_fn: ScoreFn, x: jax.Array, times: jax.Array,
+        key: jax.Array) -> jax.Array:
+  """Scan `stepper` over `times` (then, with final_denoise, one Tweedie step from times[-1])."""
+  carry = (x,) + (jnp.zeros_like(x),) * stepper.history
+  keys = jax.random.split(key, times.shape[0] - 1)
+  t_prev = jnp.concatenate([times[:1], times[:-2]])
+
+  def body(carry, inp):
+    tp, t, t_next, k = inp
+    return stepper.step(carry, score_fn, tp, t, t_next, _noise(k, stepper.noises, carry[0])), None
+
+  carry, _ = lax.scan(body, carry, (t_prev, times[:-1], times[1:], keys))
+  return denoised(score_fn, carry[0], times[-1]) if final_denoise else carry[0]
+
+
+def make_sampler(name: str, eta: float = 0.0, corrector_steps: int = 0, snr: float = 0.16,
+                 final_denoise: bool = False):
+  """sampler(score_fn, x_T, times, key) -> x_0."""
+  stepper = make_stepper(name, eta, corrector_steps, snr)
+  return lambda score_fn, x, times, key: run(stepper, final_denoise, score_fn, x, times, key)
+
+
+def from_config(s):
+  """The sampler config.sampling describes (sampler, eta, corrector_steps, snr; t_min > 0: final Tweedie)."""
+  return make_sampler(s.sampler, s.eta, s.corrector_steps, s.snr, s.t_min > 0)
+
+
+def get_sampler(name: str):
+  """The named sampler with its defaults (DDIM: eta = 0)."""
+  return make_sampler(name)
+
+
+euler_maruyama, ancestral, ode_euler, ode_heun = (get_sampler(n) for n in ("euler_maruyama", "ancestral",
+                                                                            "ode_euler", "ode_heun"))
+SAMPLERS = tuple(sorted(STEPPERS))
 
 
 def _log_ascent(t, active, level):
@@ -152,15 +274,35 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
   return AscentResult(y, iterations, level, diverged)
 
 
-SAMPLERS = {
-    "euler_maruyama": euler_maruyama,
-    "ancestral": ancestral,
-    "ode_euler": ode_euler,
-    "ode_heun": ode_heun,
-}
+# config.sampling fields a sampler spec may set, with their types.
+SPEC_FIELDS = {"eta": float, "corrector_steps": int, "snr": float, "time_grid": str, "rho": float, "t_min": float}
 
 
-def get_sampler(name: str):
-  if name not in SAMPLERS:
-    raise InputError(f"unknown sampler {name!r}: choose from {sorted(SAMPLERS)}")
-  return SAMPLERS[name]
+def parse_spec(spec: str) -> dict:
+  """'name' or 'name:field=value,...' -> overrides of config.sampling, e.g. 'ddim:eta=0.5' ->
+  {'sampler': 'ddim', 'eta': 0.5}; 'dpm_solver_pp_2m:time_grid=rho,t_min=0.002'. Checked here."""
+  name, _, rest = spec.partition(":")
+  out = {"sampler": name.strip()}
+  for item in filter(None, (i.strip() for i in rest.split(","))):
+    key, eq, value = item.partition("=")
+    if not eq or key.strip() not in SPEC_FIELDS:
+      raise InputError(f"sampler spec {spec!r}: {item!r} is not field=value with a field in {sorted(SPEC_FIELDS)}")
+    try:
+      out[key.strip()] = SPEC_FIELDS[key.strip()](value.strip())
+    except ValueError:
+      raise InputError(f"sampler spec {spec!r}: {key.strip()}={value.strip()!r} is not a "
+                       f"{SPEC_FIELDS[key.strip()].__name__}") from None
+  stepper_of(out)   # checks the sampler fields
+  return out
+
+
+def network_evaluations(sampler: str, steps: int, corrector_steps: int = 0, t_min: float = 0.0) -> int:
+  """Score evaluations of one scale's sampling (Heun: two per step, one on the step landing on t = 0; the
+  corrector's per step; the final Tweedie step when t_min > 0)."""
+  heun = sampler == "ode_heun"
+  return steps * (1 + corrector_steps + heun) - (heun and t_min == 0) + (t_min > 0)
+
+
+def stepper_of(spec: dict) -> Stepper:
+  """The Stepper of parse_spec's output (the sampler fields it sets; the rest at their defaults)."""
+  return make_stepper(spec["sampler"], spec.get("eta", 0.0), spec.get("corrector_steps", 0), spec.get("snr", 0.16))

@@ -32,7 +32,8 @@ class Method(NamedTuple):
 
   Generative methods sampled by wsgm/sampling.py also give make_generator(config, models, stats, channels,
   mesh) -> jitted key -> pyramid.PyramidSample; make_super_resolver(config, models, stats, scale, mesh) ->
-  jitted (key, x_scale) -> PyramidSample; superres_models(config, scale) -> the models that needs."""
+  jitted (key, x_scale) -> PyramidSample; superres_models(config, scale) -> the models that needs.
+  Score-based ones give make_scores(config, models) -> {name: score(y, t, cond)} (likelihoods)."""
   name: str
   validate: Callable[[Any], None]
   architecture_fields: Tuple[str, ...]
@@ -42,3 +43,4 @@ class Method(NamedTuple):
   make_generator: Optional[Callable] = None
   make_super_resolver: Optional[Callable] = None
   superres_models: Optional[Callable[[Any, int], List[str]]] = None
+  make_scores: Optional[Callable] = None

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lib import parallel
-from wsgm import pyramid, sampling, sde, train
+from wsgm import pyramid, sampling, sde, solvers, train
 from wsgm.methods import Method
 from wsgm.models import unet
 from wsgm.models.unet import UNet
@@ -34,7 +34,10 @@ ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + train.DAT
 def validate(config) -> None:
   pyramid.validate(config, "pixel-space SGM")
   unet.check_config(config.model, "model", config.data.image_size >> config.pyramid.levels)
-  sde.time_grid(config.train.time_grid, 1, config.sde.T)
+  s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
+  sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
+  sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid)
+  solvers.from_config(s)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
 
@@ -106,6 +109,14 @@ def make_super_resolver(config, models, stats, scale, mesh):
   return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet))
 
 
+def make_scores(config, models):
+  """{name: score(y, t, cond)} of every model (cond is None for the coarse one)."""
+  coarse, conditionals = score_functions(models, config.pyramid.levels)
+  scores = {"coarse": lambda y, t, cond: coarse(y, t)}
+  scores.update({f"scale_{j}": fn for j, fn in enumerate(conditionals, start=1)})
+  return scores
+
+
 def superres_models(config, scale: int) -> List[str]:
   del config
   return [f"scale_{j}" for j in range(1, scale + 1)]
@@ -113,4 +124,4 @@ def superres_models(config, scale: int) -> List[str]:
 
 METHOD = Method("wsgm", validate, ARCHITECTURE_FIELDS, "standardize", make_steps,
                 lambda config: pyramid.model_names(config.pyramid.levels), make_generator, make_super_resolver,
-                superres_models)
+                superres_models, make_scores)
