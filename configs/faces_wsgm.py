@@ -20,6 +20,8 @@ def get_config():
   c.train.learning_rate = 1e-3
   c.train.ema_decay = 0.995
   c.train.checkpoint_every = 500
+  # Euler-Maruyama (default): Heun and DPM-Solver++(2M) give log-spectrum errors of 1.3-1.6 on these models at
+  # N = 8-32, against 0.15-0.20 for EM (README); they are exact-score winners only.
   c.sampling.steps = 16
   c.sampling.num_samples = 64
   c.eval.num_samples = 20

@@ -78,11 +78,14 @@ def evaluate(config, workdir: str, method: Method) -> None:
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   reference = reference_images(config, config.eval.num_samples)
+  if config.eval.likelihood:   # instead of sampling
+    if config.eval.steps_sweep:
+      print(f"eval.likelihood=True: scoring held-out images; eval.steps_sweep={tuple(config.eval.steps_sweep)} is "
+            "run with eval.likelihood=False")
+    likelihood_eval(config, workdir, method, reference)
+    return
   if config.eval.steps_sweep:
     sweep(config, workdir, method, reference)
-    return
-  if config.eval.likelihood:
-    likelihood_eval(config, workdir, method, reference)
     return
   generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                             reference.shape[-1], method)
