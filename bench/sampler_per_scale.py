@@ -1,0 +1,58 @@
+"""Which scale makes a sampler fail on trained WSGM models: one sampler for the coarse model, another for the
+details, or a second sampler at one detail scale only. Prints, per combination, the action density S/V with
+its bootstrap error and the number of blown-up fields (max |phi| > --blowup) of phi^4 samples.
+
+  python bench/sampler_per_scale.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_learned/wsgm \
+      --steps=16 --samplers=euler_maruyama,ode_heun
+"""
+import os
+import runpy
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lib import checkpoint, phi4  # noqa: E402
+from wsgm import pyramid, sampling, sde, solvers  # noqa: E402
+from wsgm.methods import wsgm as wsgm_method  # noqa: E402
+
+flags.DEFINE_string("config", "configs/phi4_wsgm.py", "A phi^4 WSGM config file.")
+flags.DEFINE_string("workdir", "runs/phi4_learned/wsgm", "Its trained workdir.")
+flags.DEFINE_integer("steps", 16, "Steps per scale for every sampler (quadratic grid, t_min = 0).")
+flags.DEFINE_list("samplers", ["euler_maruyama", "ode_heun"], "Two samplers: the reference and the one tested.")
+flags.DEFINE_integer("samples", 256, "Fields per combination.")
+flags.DEFINE_float("blowup", 4.0, "A field with max |phi| above this counts as blown up.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  checkpoint.quiet_orbax_logs()
+  config = runpy.run_path(FLAGS.config)["get_config"]()
+  levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples
+  models, stats = sampling.load_models(config, FLAGS.workdir, 1, None, wsgm_method.METHOD)
+  coarse, conditionals = wsgm_method.score_functions(models, levels)
+  times = sde.time_grid("quadratic", FLAGS.steps, config.sde.T)
+  samplers = {name: solvers.get_sampler(name) for name in FLAGS.samplers}
+  draws = {name: pyramid.sampler_draw(conditionals, s, times) for name, s in samplers.items()}
+  ref, test = FLAGS.samplers
+  combos = [(c, d, None) for c in (ref, test) for d in (ref, test)]
+  combos += [(ref, test, j) for j in range(1, levels + 1)]   # the tested sampler at one detail scale only
+  for c, d, only in combos:
+    draw = draws[d] if only is None else (lambda j, k, cond, only=only: draws[test if j == only else ref](j, k, cond))
+    fn = jax.jit(lambda k: pyramid.sample_coarse_to_fine(
+        k, (n, size >> levels, size >> levels, 1), coarse, conditionals, stats, config.pyramid.wavelet,
+        samplers[c], times, detail_draw=draw).image)
+    x = np.asarray(fn(jax.random.key(config.seed + 1)))
+    obs = phi4.observables(x, config.data.phi4.beta, config.data.phi4.lam)
+    blown = int((np.abs(x).reshape(n, -1).max(axis=1) > FLAGS.blowup).sum())
+    details = d if only is None else f"{ref}, {test} at scale_{only} only"
+    print(f"coarse {c}, details {details}: S/V {obs['action_density'][0]:.3f} +- {obs['action_density'][1]:.3f}, "
+          f"U4 {obs['binder_u4'][0]:.3f}, chi {obs['susceptibility'][0]:.1f}, blown-up fields {blown}/{n}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
