@@ -198,5 +198,4 @@ def sample_coarse_to_fine(key, coarse_shape: Sequence[int], lowpass_score: Score
     return PyramidSample(x, ())
   x = norm.lowpass(x, levels, inverse=True)
   draw = detail_draw or sampler_draw(detail_scores, sampler, times, constrain)
-  out = refine(refine_key, x, levels, draw, norm, wavelet)
-  return out._replace(reports=())
+  return refine(refine_key, x, levels, draw, norm, wavelet)
