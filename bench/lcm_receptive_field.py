@@ -5,13 +5,13 @@ Expected (Kadkhodaie et al. 2023, Fig. 4): conditioned on the coarser low-pass, 
 large one; in pixels a small RF loses several dB. The global low-pass model does not depend on the RF, so it
 is trained once and shared. A third curve gives the multi-scale denoiser the clean coarsest low-pass, so
 only the local conditional models act (their RF is what varies). Workdirs are reused: a second run only
-re-evaluates. Writes OUT/lcm_rf.json and OUT/lcm_rf.png.
+re-evaluates. PSNRs carry bootstrap errors over images, and every model's difference to the flat denoiser of
+the same RF is paired (the same images and noise). Writes OUT/lcm_rf_<k>.json (lcm_rf.json: the newest), lcm_rf.png.
 
 python bench/lcm_receptive_field.py --out=runs/lcm_rf                # faces, RF 5..23, ~20 min on 2 CPU cores
 python bench/lcm_receptive_field.py --out=runs/lcm_rf --config=configs/lcm_celeba.py --rfs=5,9,13,23,43 \
     --steps=100000 --config_overrides=data.data_dir=/data/tfds        # the paper's setting, on accelerators
 """
-import json
 import os
 import shutil
 import sys
@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags, logging  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
-from lib import checkpoint, plots  # noqa: E402
+from lib import checkpoint, metrics, outputs, plots  # noqa: E402
 from wsgm import evaluation, pyramid, sampling, train, wavelets  # noqa: E402
 from wsgm.methods import lcm, lcm_modes  # noqa: E402
 
@@ -57,7 +58,8 @@ def load_config(rf, levels=None):
 
 
 def denoising_psnr(config, workdir, clean, clean_lowpass=False):
-  """{sigma: PSNR} of the denoised held-out images (and of the noisy ones). clean_lowpass: the coarsest
+  """{sigma: (PSNR, its bootstrap error over images, per-image PSNRs)} of the denoised held-out images (and
+  {sigma: PSNR} of the noisy ones). clean_lowpass: the coarsest
   low-pass is given clean instead of denoised by the global model, so only the local conditional models
   act: the part of the multi-scale denoiser whose receptive field the sweep varies."""
   models, _ = sampling.load_models(config, workdir, clean.shape[-1], None, lcm.METHOD)
@@ -66,8 +68,9 @@ def denoising_psnr(config, workdir, clean, clean_lowpass=False):
     levels = config.pyramid.levels
     low = wavelets.decompose(jnp.asarray(clean), config.pyramid.wavelet, levels).lowpass * pyramid.scale_unit(levels)
     fns["coarse"] = lambda y, cond: y - low
-  table, _ = lcm_modes.denoising(config, fns, clean, jax.random.key(1))
-  return {r["sigma"]: r["psnr_denoised"] for r in table}, {r["sigma"]: r["psnr_noisy"] for r in table}
+  table, _ = lcm_modes.denoising(config, fns, clean, jax.random.key(1))   # the same noise for every model: paired
+  return ({r["sigma"]: (r["psnr_denoised"], r["psnr_denoised_se"], np.array(r["psnr_denoised_per_image"])) for r in table},
+          {r["sigma"]: r["psnr_noisy"] for r in table})
 
 
 def main(argv):
@@ -77,7 +80,7 @@ def main(argv):
   rfs = [int(r) for r in FLAGS.rfs]
   template = load_config(rfs[0])
   levels = template.pyramid.levels
-  clean = evaluation.reference_images(template, template.eval.num_samples)
+  clean = evaluation.heldout(template).reference
   shared = os.path.join(FLAGS.out, "multiscale_coarse")
   template.train.scale = "coarse"
   train.train(template, shared, lcm.METHOD)
@@ -96,23 +99,31 @@ def main(argv):
       row[kind], noisy = denoising_psnr(config, workdir, clean)
       if kind == "multiscale":
         row["multiscale_clean_lowpass"], _ = denoising_psnr(config, workdir, clean, clean_lowpass=True)
+    for kind in KINDS:   # paired over images: kind minus the flat denoiser, with its bootstrap error
+      row[kind] = {s: dict(psnr=v[0], se=v[1], minus_flat=metrics.bootstrap(np.mean, v[2] - row["flat"][s][2]))
+                   for s, v in row[kind].items()}
+    for kind in KINDS:
+      for v in row[kind].values():
+        v["minus_flat"] = list(v["minus_flat"])
     rows.append(row)
-    logging.info("RF %d done (%d/%d), %.0fs elapsed, ETA %.0fs: %s", rf, i + 1, len(rfs), time.time() - start,
-                 (time.time() - start) / (i + 1) * (len(rfs) - i - 1), row)
+    logging.info("RF %d done (%d/%d), %.0fs elapsed, ETA %.0fs", rf, i + 1, len(rfs), time.time() - start,
+                 (time.time() - start) / (i + 1) * (len(rfs) - i - 1))
   result = dict(config=FLAGS.config, dataset=template.data.name, image_size=template.data.image_size,
                 levels=levels, width=template.lcm.width, depth=template.lcm.depth, train_steps=FLAGS.steps,
                 num_images=len(clean), psnr_noisy=noisy, rows=rows)
-  with open(os.path.join(FLAGS.out, "lcm_rf.json"), "w") as f:
-    json.dump(result, f, indent=1)
+  path = outputs.write_json_run(FLAGS.out, "lcm_rf", result)
   plot(result, os.path.join(FLAGS.out, "lcm_rf.png"))
   sigmas = list(noisy)
-  print("PSNR (dB) of denoised held-out images; columns: pixel noise sigma (x/255)")
-  print(f"{'RF':>4} {'model':>26} " + " ".join(f"{s:>6}" for s in sigmas))
-  print(f"{'':>4} {'noisy':>26} " + " ".join(f"{noisy[s]:6.2f}" for s in sigmas))
+  print(f"PSNR (dB) of {len(clean)} denoised held-out images +- bootstrap error over images; [paired difference to "
+        "the flat denoiser of the same RF +- its error]; columns: pixel noise sigma (x/255)")
+  print(f"{'RF':>4} {'model':>26} " + " ".join(f"{s:>24}" for s in sigmas))
+  print(f"{'':>4} {'noisy':>26} " + " ".join(f"{noisy[s]:24.2f}" for s in sigmas))
   for row in rows:
     for kind in KINDS:
-      print(f"{row['rf']:>4} {kind:>26} " + " ".join(f"{row[kind][s]:6.2f}" for s in sigmas))
-  print(f"wrote {FLAGS.out}/lcm_rf.json and lcm_rf.png")
+      print(f"{row['rf']:>4} {kind:>26} " + " ".join(
+          f"{v['psnr']:6.2f}+-{v['se']:.2f} [{v['minus_flat'][0]:+.2f}+-{v['minus_flat'][1]:.2f}]"
+          for v in row[kind].values()))
+  print(f"wrote {path} (and {FLAGS.out}/lcm_rf.json, the newest) and lcm_rf.png")
 
 
 def plot(result, path):
@@ -121,7 +132,8 @@ def plot(result, path):
   rfs = [r["rf"] for r in result["rows"]]
   for ax, s in zip(axes, sigmas):
     for kind, style in zip(KINDS, ("C0o-", "C0^:", "C3s--")):
-      ax.plot(rfs, [r[kind][s] for r in result["rows"]], style, label=kind)
+      ax.errorbar(rfs, [r[kind][s]["psnr"] for r in result["rows"]], [r[kind][s]["se"] for r in result["rows"]],
+                  fmt=style, capsize=2, label=kind)
     ax.set(xlabel="receptive field", title=f"sigma = {s}/255")
     plots.log_axis_ticks(ax, rfs)
   axes[0].set_ylabel("PSNR (dB)")

@@ -4,10 +4,11 @@ For each dataset, trains configs/<data>_sgm.py (pixel-space, J = 0), <data>_wsgm
 WMGM's coarse model is WSGM's (same network, same training), so its checkpoint and normalization are copied
 and only the generator is trained: the two methods then differ only in how the details are made. For every
 N in --steps each method samples as many images as the held-out reference and is scored with the eval
-suite (power-spectrum error, histogram W1 of pixels and wavelet bands, Laplacian sliced Wasserstein).
+suite (log-spectrum error, histogram W1 of pixels and wavelet bands, Laplacian sliced Wasserstein), each with
+its bootstrap standard error and noise floor (wsgm/evaluation.py).
 Diversity given the coarse structure: at N = 16, 8 held-out images' x_J are refined 8 times each, and the mean
 per-pixel std over the draws is the `conditional spread` (GAN bands that ignore their noise give 0).
-Writes OUT/wmgm_comparison.json, OUT/wmgm_comparison.png, OUT/<data>_<method>_N16.png sample grids and
+Writes OUT/wmgm_comparison_<k>.json (wmgm_comparison.json: the newest), OUT/wmgm_comparison.png, OUT/<data>_<method>_N16.png sample grids and
 OUT/<data>_<method>_draws_N16.png (a row per x_J, a column per draw).
 
 python bench/wmgm_comparison.py --out=runs/wmgm_comparison                      # faces, ~40 min on 2 CPU cores
@@ -26,7 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib import checkpoint, images as image_io, parallel, phi4, plots  # noqa: E402
+from lib import checkpoint, images as image_io, metrics, outputs, parallel, phi4, plots  # noqa: E402
 from wsgm import evaluation, sampling, train, wavelets  # noqa: E402
 from wsgm.methods import wmgm, wsgm as wsgm_method  # noqa: E402
 
@@ -76,11 +77,6 @@ def conditional_draws(config, workdir, method, reference, lowpasses=8, draws=8):
   return images.reshape(lowpasses, draws, *images.shape[1:])
 
 
-def binder_u4(fields, config):
-  """The physics check on phi^4: critical fields have U4 ~ 0.61, and the samples should too."""
-  return phi4.observables(fields, config.data.phi4.beta, config.data.phi4.lam)["binder_u4"]
-
-
 def run_dataset(dataset):
   rows, counts, spread = [], {}, {}
   for method in METHODS:
@@ -95,47 +91,61 @@ def run_dataset(dataset):
     start = time.time()
     train.train(config, workdir, spec)
     logging.info("%s %s trained in %.0fs", dataset, method, time.time() - start)
-    reference = evaluation.reference_images(config, config.eval.num_samples)
-    channels = reference.shape[-1]
+    held = evaluation.heldout(config)
+    ref = evaluation.prepare(config, held)
+    reference, channels = held.reference, held.reference.shape[-1]
     counts[method] = parameter_counts(config, workdir, spec, channels)
     is_phi4 = config.data.name == "phi4"
     lo, hi = (-3, 3) if is_phi4 else (-1, 1)
-    data_u4 = binder_u4(reference, config) if is_phi4 else None
     for n in [int(s) for s in FLAGS.steps]:
       config.sampling.steps = n
       images, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                              channels, spec)
-      row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds,
+      row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds, heldout=held.note,
                  network_evaluations=network_evaluations(method, config.pyramid.levels, n),
-                 **evaluation.compare(images, reference, config))
+                 metrics=evaluation.score(images, ref, config))
       if is_phi4:
-        row.update(binder_u4=binder_u4(images, config), data_binder_u4=data_u4)
+        row["binder_u4"] = phi4.observables(images, config.data.phi4.beta, config.data.phi4.lam)["binder_u4"]
       rows.append(row)
-      print(json.dumps({k: v for k, v in row.items() if k != "coefficient_histograms"}), flush=True)
+      print(f"{dataset} {method} N={n}: {evaluation.summary(row['metrics'], TABLE)}", flush=True)
       if n == 16:
         image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_N16.png"), images[:32], lo=lo, hi=hi)
         if config.pyramid.levels:
           draws = conditional_draws(config, workdir, spec, reference)
-          spread[method] = float(draws.std(axis=1).mean())
+          spread[method] = metrics.bootstrap(np.mean, draws.std(axis=1).mean(axis=(1, 2, 3)))   # (value, se over x_J)
           image_io.save_grid(os.path.join(FLAGS.out, f"{dataset}_{method}_draws_N16.png"),
                              draws.reshape(-1, *draws.shape[2:]), ncols=draws.shape[1], lo=lo, hi=hi)
   return rows, counts, spread
 
 
+TABLE = ("log_spectrum_error", "pixel_histogram_w1", "coefficients/scale_1/D", "swd/level_0", "swd/level_1",
+         "swd/level_2")
+
+
 def plot(rows, path):
-  panels = (("spectrum_error", "power-spectrum error"), ("pixel_histogram", "pixel histogram W1 / std"),
-            ("finest_band_w1", "finest diagonal band W1 / std"), ("seconds_per_image", "seconds / image"))
+  """Metrics vs N with bootstrap error bars; the gray band: the noise floor + 2 of its standard errors."""
+  panels = (("log_spectrum_error", "log-spectrum error"), ("pixel_histogram_w1", "pixel histogram W1 / std"),
+            ("coefficients/scale_1/D", "finest diagonal band W1 / std"), ("swd/level_0", "SWD, finest level"))
   datasets = sorted({r["dataset"] for r in rows})
   fig, axes = plots.new_figure(len(panels), width=4.0)
   for ax, (key, title) in zip(axes, panels):
     for d, ls in zip(datasets, ("-", "--", ":")):
       for m, color in zip(METHODS, ("C3", "C0", "C2")):
         sel = [r for r in rows if r["dataset"] == d and r["method"] == m]
-        ax.plot([r["steps"] for r in sel], [r[key] for r in sel], color=color, ls=ls, marker="o", label=f"{d} {m}")
+        ax.errorbar([r["steps"] for r in sel], [r["metrics"][key]["value"] for r in sel],
+                    [r["metrics"][key]["se"] for r in sel], color=color, ls=ls, marker="o", capsize=2, label=f"{d} {m}")
+      floor = next(r["metrics"][key] for r in rows if r["dataset"] == d)
+      if floor["floor"] is not None:
+        ax.axhspan(1e-4, floor["floor"] + 2 * floor["floor_se"], color="gray", alpha=0.25)
     ax.set(yscale="log", xlabel="steps per scale N", title=title)
     plots.log_axis_ticks(ax, sorted({r["steps"] for r in rows}))
   axes[0].legend(fontsize=7)
   plots.save(fig, path)
+
+
+def cell(record):
+  """'value +- se', '*' when outside the noise floor + 2 standard errors."""
+  return f"{record['value']:.3f}+-{record['se']:.3f}{'' if record['within'] or record['floor'] is None else '*'}"
 
 
 def main(argv):
@@ -147,21 +157,24 @@ def main(argv):
     r, c, spreads[dataset] = run_dataset(dataset)
     rows += r
     counts[dataset] = c
-  for r in rows:   # one number for the plot: the finest scale's diagonal band, where GANs lose texture first
-    r["finest_band_w1"] = r["coefficient_histograms"]["scale_1/D"]
-  with open(os.path.join(FLAGS.out, "wmgm_comparison.json"), "w") as f:
-    json.dump(dict(rows=rows, parameters=counts, conditional_spread=spreads, device=jax.devices()[0].platform), f,
-              indent=1)
+  path = outputs.write_json_run(FLAGS.out, "wmgm_comparison", dict(rows=rows, parameters=counts,
+                                                                      conditional_spread=spreads,
+                                                                      device=jax.devices()[0].platform))
   plot(rows, os.path.join(FLAGS.out, "wmgm_comparison.png"))
-  print(f"{'data':>8} {'method':>6} {'N':>3} {'NFE':>4} {'s/img':>8} {'spec':>6} {'pix W1':>7} {'D1 W1':>6} swd(fine..coarse)")
+  for dataset in FLAGS.datasets:
+    first = next(r for r in rows if r["dataset"] == dataset)
+    print(f"{dataset}: {first['heldout']}; noise floor (+- its se): "
+          + ", ".join(f"{k} {first['metrics'][k]['floor']:.3f}+-{first['metrics'][k]['floor_se']:.3f}"
+                      for k in TABLE if first["metrics"][k]["floor"] is not None))
+  print(f"{'data':>8} {'method':>6} {'N':>3} {'NFE':>4} {'s/img':>8} " + " ".join(f"{k:>18}" for k in TABLE)
+        + "   (*: outside floor + 2 se)")
   for r in rows:
     print(f"{r['dataset']:>8} {r['method']:>6} {r['steps']:>3} {r['network_evaluations']:>4} "
-          f"{r['seconds_per_image']:8.5f} {r['spectrum_error']:6.3f} {r['pixel_histogram']:7.3f} "
-          f"{r['finest_band_w1']:6.3f} {' '.join(f'{s:.3f}' for s in r['swd'])}"
-          + (f"  U4 {r['binder_u4'][0]:.3f}+-{r['binder_u4'][1]:.3f} (data {r['data_binder_u4'][0]:.3f})" if "binder_u4" in r else ""))
+          f"{r['seconds_per_image']:8.5f} " + " ".join(f"{cell(r['metrics'][k]):>18}" for k in TABLE)
+          + (f"  U4 {r['binder_u4'][0]:.3f}+-{r['binder_u4'][1]:.3f}" if "binder_u4" in r else ""))
   print("trainable parameters:", json.dumps(counts))
   print("conditional spread at N = 16 (mean per-pixel std of 8 draws given one x_J):", json.dumps(spreads))
-  print(f"wrote {FLAGS.out}/wmgm_comparison.json and wmgm_comparison.png")
+  print(f"wrote {path} (and {FLAGS.out}/wmgm_comparison.json, the newest) and wmgm_comparison.png")
 
 
 if __name__ == "__main__":

@@ -79,8 +79,15 @@ def get_config():
   c.train.max_to_keep = 3
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.num_samples = 256
+  c.eval.num_samples = 256         # samples scored, against as many held-out images; as many more held-out
+                                  # images give the noise floor (the same metrics between two real sets)
+  c.eval.bootstrap = 100          # resamples for every metric's standard error (over samples)
   c.eval.swd_directions = 128
+  c.eval.swd_draws = 4            # the Laplacian SWD is averaged over this many draws of patches and directions
+  c.eval.swd_patches = 2048       # patches per level and draw
+  # Steps to quality: the smallest N at which every one of these metrics (names as in the eval JSON's
+  # "metrics") is within its noise floor + 2 standard errors; also reported per metric.
+  c.eval.quality_metrics = ("log_spectrum_error", "pixel_histogram_w1")
   c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/evaluation.py)
   c.eval.samplers = ()            # ... for each of these sampler specs (e.g. "ddim", "dpm_solver_pp_2m:t_min=0.002";
                                   # wsgm/solvers.parse_spec); empty: sampling.sampler
@@ -89,8 +96,6 @@ def get_config():
   c.eval.likelihood_steps = 128   # Heun steps, log-spaced in t from likelihood_t_min to sde.T
   c.eval.likelihood_probes = 1    # Hutchinson (Rademacher) probes per image
   c.eval.likelihood_t_min = 1e-5
-  c.eval.spectral_threshold = 0.1 # steps to quality: spectrum error at most this ...
-  c.eval.u4_tolerance = 0.02      # ... and, on phi^4, |U4 - U4 of the data| at most this
   c.eval.denoise_sigmas = (5, 10, 20, 40, 60, 100)   # LCM: pixel noise std in 1/255 of the image range
   c.eval.superres_draws = 4      # LCM: super-resolution draws per image (PSNR of one draw and of their mean)
   c.eval.images = ""             # LCM: .npz with array "images" (N, H, W, C) to evaluate on instead of data.*
@@ -156,7 +161,7 @@ def get_config():
   c.gaussian.steps = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
   c.gaussian.T_values = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
   c.gaussian.lowpass_size = 8        # WSGM decomposes until the low-pass is this size
-  c.gaussian.spectral_threshold = 0.1
+  c.gaussian.spectral_threshold = 0.1  # on the max relative spectral error
   c.gaussian.kl_threshold = 1e-3
   c.gaussian.mc_size = 16            # Monte-Carlo cross-check of the closed form with the real samplers
   c.gaussian.mc_steps = 16

@@ -11,7 +11,7 @@ def get_config():
   c.name = "faces_wsgm"
   c.data.name = "faces"
   c.data.image_size = 32
-  c.data.stats_examples = 180
+  c.data.stats_examples = 120     # the 60 training faces and their mirror images
   c.pyramid.levels = 2
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)
@@ -24,5 +24,5 @@ def get_config():
   # N = 8-32, against 0.15-0.20 for EM (README); they are exact-score winners only.
   c.sampling.steps = 16
   c.sampling.num_samples = 64
-  c.eval.num_samples = 20
+  c.eval.num_samples = 20         # the 40 held-out faces: 20 reference, 20 noise floor
   return c

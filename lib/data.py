@@ -4,7 +4,8 @@ Embedded (offline) sets live in memory: `faces` (scikit-image lfw_subset, the 10
 (patches of scikit-image's grass / gravel / brick photos), `digits` (scikit-learn), `gaussian` (1/|omega|^2
 fields, lib/fields.py), `phi4` (lattice phi^4 MCMC, lib/phi4.py). Images are scaled to [-1, 1]; fields keep
 their physical values. Test splits
-are disjoint from training ones (held-out images, or for textures the bottom fifth of each photo).
+are disjoint from training ones: faces split by image (a mirror image never crosses the split), textures'
+test patches tile the bottom fifth of each photo without overlap.
 `celeb_a` / `celeb_a_hq/<size>` read a prepared tfds directory through `tfds.data_source` (no TensorFlow).
 """
 from typing import Iterator
@@ -37,30 +38,43 @@ def _to_unit_range(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
   return images[..., None] if images.ndim == 3 else images
 
 
+FACES_HELDOUT = 40   # of the 100 faces: two disjoint halves of 20, a reference and a noise-floor set
+
+
 def _faces(cfg, split):
+  """Split by image: the last FACES_HELDOUT faces are held out, none of them nor their mirror images in
+  training; the training faces are augmented with their mirror images (faces are left-right symmetric)."""
   import skimage.data
   faces = skimage.data.lfw_subset()[:100]       # the last 100 of lfw_subset are non-face patches
-  faces = faces[:90] if split == "train" else faces[90:]
-  faces = _to_unit_range(_resize(faces, cfg.image_size), 0.0, 1.0)
-  return np.concatenate([faces, faces[:, :, ::-1]])   # mirror images: faces are left-right symmetric
+  cut = len(faces) - FACES_HELDOUT
+  faces = _to_unit_range(_resize(faces[:cut] if split == "train" else faces[cut:], cfg.image_size), 0.0, 1.0)
+  return np.concatenate([faces, faces[:, :, ::-1]]) if split == "train" else faces
 
 
 def _textures(cfg, split):
+  """Training: num_examples random (overlapping) patches from the top four fifths of each photo. Test: every
+  non-overlapping patch tiling the bottom fifth (with 32 px patches of the 512 px photos, 3 x 16 per photo)."""
   import skimage.data
   names = TEXTURES if cfg.texture == "all" else (cfg.texture,)
   for name in names:
     if name not in TEXTURES:
       raise DataError(f"data.texture={cfg.texture!r}: choose from {TEXTURES} or 'all'")
-  rng = np.random.default_rng(cfg.seed + (0 if split == "train" else 1))
-  count = cfg.num_examples if split == "train" else max(cfg.num_examples // 8, 64)
-  size = cfg.image_size
-  patches = []
+  rng = np.random.default_rng(cfg.seed)
+  size, patches = cfg.image_size, []
   for name in names:
     photo = getattr(skimage.data, name)().astype(np.float32)
-    rows = photo[: photo.shape[0] * 4 // 5] if split == "train" else photo[photo.shape[0] * 4 // 5:]
-    ys = rng.integers(0, rows.shape[0] - size + 1, count // len(names))
-    xs = rng.integers(0, rows.shape[1] - size + 1, count // len(names))
+    cut = photo.shape[0] * 4 // 5
+    if split == "train":
+      rows = photo[:cut]
+      ys = rng.integers(0, rows.shape[0] - size + 1, cfg.num_examples // len(names))
+      xs = rng.integers(0, rows.shape[1] - size + 1, cfg.num_examples // len(names))
+    else:
+      rows = photo[cut:]
+      ys, xs = [a.ravel() for a in np.meshgrid(np.arange(0, rows.shape[0] - size + 1, size),
+                                                np.arange(0, rows.shape[1] - size + 1, size), indexing="ij")]
     patches += [rows[y:y + size, x:x + size] for y, x in zip(ys, xs)]
+  if not patches:
+    raise DataError(f"data.image_size={size}: larger than the textures' held-out strip")
   return _to_unit_range(np.stack(patches), 0.0, 255.0)
 
 

@@ -214,17 +214,25 @@ def cached_report(p: Phi4, cache_dir: str) -> dict:
     return json.loads(str(f["report"]))
 
 
-def observables(fields: np.ndarray, beta: float, lam: float) -> dict:
-  """{name: (value, bootstrap error)} for fields (N, L, L, 1): <|m|>, Binder U4, susceptibility
-  chi = V (<m^2> - <|m|>^2), action density <S>/V."""
-  from lib import metrics
+def field_statistics(fields: np.ndarray, beta: float, lam: float) -> dict:
+  """Per field (N, L, L, 1): magnetization m and action density s = S / V, the inputs of every observable."""
   phi = np.asarray(fields[..., 0], np.float64)
-  volume = phi[0].size
-  m = phi.mean(axis=(1, 2))
-  s = np.asarray(action(jnp.asarray(phi, jnp.float32), beta, lam), np.float64) / volume
-  return dict(
-      abs_magnetization=metrics.bootstrap(lambda x: np.mean(np.abs(x)), m),
-      binder_u4=metrics.bootstrap(metrics.binder_cumulant, m),
-      susceptibility=metrics.bootstrap(lambda x: volume * (np.mean(x ** 2) - np.mean(np.abs(x)) ** 2), m),
-      action_density=metrics.bootstrap(np.mean, s),
-  )
+  s = np.asarray(action(jnp.asarray(phi, jnp.float32), beta, lam), np.float64) / phi[0].size
+  return dict(m=phi.mean(axis=(1, 2)), s=s)
+
+
+def observable_values(stats: dict, volume: int) -> dict:
+  """{name: value} from field_statistics: <|m|>, Binder U4, susceptibility chi = V (<m^2> - <|m|>^2), <S>/V."""
+  from lib import metrics
+  m = stats["m"]
+  return dict(abs_magnetization=float(np.mean(np.abs(m))), binder_u4=metrics.binder_cumulant(m),
+              susceptibility=float(volume * (np.mean(m ** 2) - np.mean(np.abs(m)) ** 2)),
+              action_density=float(np.mean(stats["s"])))
+
+
+def observables(fields: np.ndarray, beta: float, lam: float) -> dict:
+  """{name: (value, bootstrap error)} of observable_values for fields (N, L, L, 1)."""
+  from lib import metrics
+  volume = int(np.prod(fields.shape[1:3]))
+  value, se = metrics.bootstrap(lambda st: observable_values(st, volume), field_statistics(fields, beta, lam))
+  return {k: (value[k], se[k]) for k in value}

@@ -22,7 +22,7 @@ def test_gaussian_eval_writes_records_and_plot(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   records = json.load(open(tmp_path / "eval" / "gaussian.json"))
   assert len(records) == 2 * 2 * 2 * 2   # methods x sizes x steps x T
-  assert set(records[0]) >= {"method", "L", "steps", "T", "kl_per_dim", "spectral_error"}
+  assert set(records[0]) >= {"method", "L", "steps", "T", "kl_per_dim", "max_relative_spectral_error"}
   assert {r["method"] for r in records} == {"sgm", "wsgm"}
   assert os.path.getsize(tmp_path / "eval" / "gaussian.png") > 10_000
   assert "SGM spec" in result.stdout and "Monte-Carlo check" in result.stdout

@@ -47,8 +47,12 @@ def test_train_sample_eval_end_to_end(tmp_path, levels):
     assert s0["lowpass_0"].shape == (8, 8, 8, 1)
     ok(run_main("--mode=eval", *common))
     result = json.load(open(os.path.join(w, "eval", "tiny_wsgm.json")))
-    assert {"spectrum_error", "pixel_histogram", "coefficient_histograms", "swd"} <= set(result)
-    assert set(result["coefficient_histograms"]) == {"scale_1/H", "scale_1/V", "scale_1/D", "lowpass_1"}
+    records = result["metrics"]
+    assert {"log_spectrum_error", "pixel_histogram_w1", "swd/level_0", "coefficients/scale_1/D",
+            "coefficients/lowpass_1"} <= set(records)
+    assert all(set(r) >= {"value", "se", "floor", "floor_se", "within"} and r["se"] > 0 and r["floor"] > 0
+               for r in records.values())
+    assert result["num_reference"] == result["distinct_reference_images"] == 16
     assert all(os.path.exists(os.path.join(w, "eval", f)) for f in ("spectra.png", "samples.png", "data.png"))
     np.savez(tmp_path / "low.npz", lowpass=s0["lowpass_0"])
     sr = ok(run_main("--mode=sample", *common, f"--config.sampling.lowpass={tmp_path / 'low.npz'}"))

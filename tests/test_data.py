@@ -15,7 +15,7 @@ def _cfg(**kw):
   return c
 
 
-@pytest.mark.parametrize("name, size, count", [("faces", 16, 180), ("textures", 32, 96), ("digits", 16, 1617),
+@pytest.mark.parametrize("name, size, count", [("faces", 16, 120), ("textures", 32, 96), ("digits", 16, 1617),
                                                ("gaussian", 16, 96)])
 def test_embedded_sets(name, size, count):
   cfg = _cfg(name=name, image_size=size, num_examples=96)
@@ -66,8 +66,29 @@ def test_evaluation_reference_covers_every_texture():
   from wsgm import evaluation
   config = default.get_config()
   config.data.name, config.data.image_size, config.data.num_examples = "textures", 16, 96
-  reference = evaluation.reference_images(config, 30)
+  reference = evaluation.heldout(config, 30).reference
   test = data.load_array(config.data, "test")
   per_photo = len(test) // 3
   rows = [int(np.flatnonzero((test == r).all(axis=(1, 2, 3)))[0]) // per_photo for r in reference]
   assert set(rows) == {0, 1, 2}
+
+
+def test_texture_test_patches_tile_the_heldout_strip_without_overlap():
+  import skimage.data
+  cfg = _cfg(name="textures", image_size=32, texture="brick")
+  test = data.load_array(cfg, "test")
+  photo = skimage.data.brick().astype(np.float32)
+  strip = photo[photo.shape[0] * 4 // 5:]
+  assert len(test) == (strip.shape[0] // 32) * (strip.shape[1] // 32) == 48
+  tiles = strip[:96].reshape(3, 32, 16, 32).transpose(0, 2, 1, 3).reshape(48, 32, 32) / 255 * 2 - 1
+  np.testing.assert_allclose(test[..., 0], tiles, atol=1e-6)
+
+
+def test_faces_split_by_image_and_mirror():
+  cfg = _cfg(name="faces", image_size=16)
+  train, test = data.load_array(cfg, "train"), data.load_array(cfg, "test")
+  assert len(test) == data.FACES_HELDOUT == 40 and len(train) == 2 * 60      # mirrors: training only
+  np.testing.assert_array_equal(train[60:], train[:60, :, ::-1])
+  seen = {a.tobytes() for a in train}
+  assert not any(t.tobytes() in seen or t[:, ::-1].tobytes() in seen for t in test)
+  assert len({t.tobytes() for t in test}) == 40

@@ -81,7 +81,7 @@ def test_eval_mode_reports_bits_per_dim_per_scale(tiny_config, trained_workdir):
   from wsgm import evaluation
   from wsgm.methods import wmgm, wsgm as wsgm_method
   c = override(tiny_config, **{"eval.likelihood": True, "eval.likelihood_images": 8, "eval.likelihood_steps": 8})
-  reference = evaluation.reference_images(c, 8)
+  reference = evaluation.heldout(c, 8).reference
   result = evaluation.likelihood_eval(c, trained_workdir, wsgm_method.METHOD, reference)
   shares = [v["bits_per_dim_share"] for v in result["scales"].values()]
   assert set(result["scales"]) == {"coarse", "scale_1"} and np.all(np.isfinite(shares))

@@ -13,11 +13,11 @@ def fields_pair():
   return a, b
 
 
-def test_spectrum_error(fields_pair):
+def test_log_spectrum_error(fields_pair):
   a, b = fields_pair
-  assert metrics.spectrum_error(a, a) == 0
-  assert metrics.spectrum_error(2 * a, a) == pytest.approx(np.log(4), rel=1e-9)
-  assert metrics.spectrum_error(a, b) < 0.1           # same law: sampling noise only
+  assert metrics.log_spectrum_error(a, a) == 0
+  assert metrics.log_spectrum_error(2 * a, a) == pytest.approx(np.log(4), rel=1e-9)
+  assert metrics.log_spectrum_error(a, b) < 0.1           # same law: sampling noise only
 
 
 def test_radial_average_of_a_known_spectrum():
@@ -53,3 +53,67 @@ def test_ssim_equals_scikit_image():
   reference = [structural_similarity(x, y, data_range=2.0, channel_axis=-1) for x, y in zip(a, b)]
   np.testing.assert_allclose(ours, reference, atol=1e-5)
   np.testing.assert_allclose(ssim(jnp.asarray(a), jnp.asarray(a), 2.0), 1.0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def gaussian_eval():
+  """The evaluation on Gaussian fields: 32 reference and 32 floor fields held out, scored with few resamples."""
+  from configs import default
+  from wsgm import evaluation
+  c = default.get_config()
+  c.data.name, c.data.image_size, c.data.num_examples = "gaussian", 16, 512
+  c.eval.num_samples, c.eval.bootstrap, c.eval.swd_draws, c.eval.swd_patches = 32, 30, 2, 256
+  held = evaluation.heldout(c)
+  return c, evaluation.prepare(c, held)
+
+
+def test_noise_floor_is_positive_and_same_law_samples_sit_within_it(gaussian_eval):
+  from wsgm import evaluation
+  c, ref = gaussian_eval
+  assert len(ref.heldout.reference) == len(ref.heldout.floor_set) == 32
+  assert not np.any([np.array_equal(a, b) for a in ref.heldout.reference for b in ref.heldout.floor_set])
+  spectrum = fields.target_spectrum(16)
+  same_law = np.asarray(fields.sample_field(jax.random.key(7), spectrum, 32))   # fresh draws of the data's law
+  records = evaluation.score(same_law, ref, c)
+  for name in ("log_spectrum_error", "pixel_histogram_w1", "swd/level_0"):
+    floor, se = ref.floor[name]
+    assert floor > 0 and se > 0, (name, floor, se)          # ~0 only in expectation: 32 vs 32 fields differ
+    assert records[name]["within"], (name, records[name])
+  assert records["swd/level_0"]["draw_spread"] > 0
+
+
+def test_a_shifted_distribution_is_flagged_outside_the_floor(gaussian_eval):
+  from wsgm import evaluation
+  c, ref = gaussian_eval
+  shifted = 1.5 * np.asarray(fields.sample_field(jax.random.key(8), fields.target_spectrum(16), 32))
+  records = evaluation.score(shifted, ref, c)
+  assert records["log_spectrum_error"]["within"] is False and records["pixel_histogram_w1"]["within"] is False
+  # 1.5x the field: 2.25x the power at every shell, log 2.25 = 0.81 up to sampling noise
+  assert records["log_spectrum_error"]["value"] == pytest.approx(np.log(2.25), abs=0.15)
+
+
+def test_no_floor_when_the_heldout_set_is_too_small(gaussian_eval):
+  from wsgm import evaluation
+  c, _ = gaussian_eval
+  held = evaluation.heldout(c, num=40)                   # 64 held out: not two sets of 40
+  assert held.floor_set is None and "no noise floor" in held.note and "64 images" in held.note
+  records = evaluation.score(held.reference, evaluation.prepare(c, held), c)
+  r = records["log_spectrum_error"]                      # the reference against itself: 0, and nothing to judge by
+  assert r["value"] == 0 and r["floor"] is None and r["within"] is None
+
+
+def test_steps_to_quality_is_the_smallest_qualifying_n_per_metric():
+  from wsgm import evaluation
+  def row(n, a, b):
+    return dict(steps=n, metrics={"a": metrics.record(a, 0.01, 0.1, 0.01), "b": metrics.record(b, 0.01, 0.1, 0.01)})
+  rows = [row(64, 0.1, 0.1), row(8, 0.5, 0.1), row(32, 0.1, 0.5), row(16, 0.12, 0.5), row(4, 0.9, 0.9)]
+  assert evaluation.steps_to_quality(rows, ("a", "b")) == {"a": 16, "b": 8, "all": 64}
+  assert evaluation.steps_to_quality(rows[1:], ("a", "b"))["all"] is None
+  # within: value <= floor + 2 sqrt(se^2 + floor_se^2) = 0.1 + 0.0283
+  assert metrics.record(0.128, 0.01, 0.1, 0.01)["within"] and not metrics.record(0.129, 0.01, 0.1, 0.01)["within"]
+
+
+def test_fast_quantiles_equal_numpy():
+  x = np.random.default_rng(0).standard_normal(1001)
+  q = metrics.quantile_grid(x.size)
+  np.testing.assert_allclose(metrics.quantiles(x, q), np.quantile(x, q), rtol=0, atol=1e-12)

@@ -113,8 +113,8 @@ def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
             "--config.data.phi4.beta=0.3", "--config.data.phi4.chains=16", "--config.data.phi4.samples_per_chain=4",
             "--config.data.phi4.burn_in=100", "--config.data.phi4.pilot=200",
             f"--config.data.phi4.cache_dir={tmp_path / 'cache'}", "--config.sampling.batch_size=8",
-            "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=16",
-            "--config.eval.swd_directions=16", "--config.eval.steps_sweep=(4,2)", f"--workdir={tmp_path / 'run'}",
+            "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=8",
+            "--config.eval.swd_directions=16", "--config.eval.bootstrap=10", "--config.eval.swd_patches=256", "--config.eval.steps_sweep=(4,2)", f"--workdir={tmp_path / 'run'}",
             "--config.eval.samplers=('euler_maruyama','dpm_solver_pp_2m:time_grid=logsnr,t_min=0.01')"]
   for mode in ("train", "sample", "eval"):
     result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_wsgm.py", f"--mode={mode}", *shrink],
@@ -124,6 +124,10 @@ def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
   specs = ["euler_maruyama", "dpm_solver_pp_2m:time_grid=logsnr,t_min=0.01"]
   assert [(row["sampler"], row["steps"]) for row in report["rows"]] == [(s, n) for s in specs for n in (2, 4)]
   assert set(report["steps_to_quality"]) == set(specs)
+  metrics = ("log_spectrum_error", "pixel_histogram_w1", "phi4/binder_u4_error", "phi4/susceptibility_error")
+  assert all(set(reached) == {*metrics, "all"} for reached in report["steps_to_quality"].values())
+  assert report["num_reference"] == 8 and "8 floor images of 16" in report["heldout"]
+  assert all(row["metrics"][k]["floor"] is not None for row in report["rows"] for k in metrics)
   assert [row["network_evaluations_per_scale"] for row in report["rows"]] == [2, 4, 3, 5]   # + the Tweedie step
   observables = {"abs_magnetization", "binder_u4", "susceptibility", "action_density"}
   assert set(report["rows"][0]["phi4"]) == observables and set(report["data_phi4"]) == observables

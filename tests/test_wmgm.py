@@ -108,7 +108,7 @@ def test_wmgm_modes_end_to_end(tiny_wmgm, tmp_path):
   np.testing.assert_allclose(wavelets.dwt(jnp.asarray(sr["image"]), "haar")[0], s["lowpass_0"], atol=1e-5)
   experiments.run(tiny_wmgm, w, "eval")
   result = json.load(open(os.path.join(w, "eval", "tiny_wmgm.json")))
-  assert {"spectrum_error", "swd", "coefficient_histograms"} <= set(result)
+  assert {"log_spectrum_error", "swd/level_0", "coefficients/scale_1/H"} <= set(result["metrics"])
 
 
 @pytest.mark.parametrize("overrides, message", [

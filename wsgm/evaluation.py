@@ -1,21 +1,29 @@
-"""`--mode=eval` for generative methods (WSGM, WMGM; LCM's synthesis reuses `compare`): generate samples with
+"""`--mode=eval` for generative methods (WSGM, WMGM; LCM's synthesis reuses `score`): generate samples with
 the method's models and compare them with held-out data, at the config's steps per scale or over a sweep.
 
-Metrics (lib/metrics.py): radially averaged power-spectrum error, W1 distance of pixel and of per-scale
-wavelet-coefficient histograms (per band, in units of the data's std), and the sliced Wasserstein distance
-between Laplacian-pyramid patches; on phi^4, the physics observables with bootstrap errors.
+Every metric is one record (lib/metrics.record): its value, a bootstrap standard error over the samples
+(eval.bootstrap resamples), and its *noise floor*: the same metric between two disjoint sets of real
+held-out images of the sample size (the reference and the floor set, `heldout`), with the floor's own error;
+`within` says the value is not resolved from the floor (value <= floor + 2 sqrt(se^2 + floor_se^2)). A
+held-out set smaller than two sample sets gives no floor, said in the JSON ("heldout") and the printout.
+Metrics (names as in the JSON): log_spectrum_error (mean |log P_gen / P_ref| over radial shells: not the
+Gaussian experiment's exact "max relative spectral error"), pixel_histogram_w1 and coefficients/<band> (W1
+of the value histograms of pixels and of each wavelet band, in units of the reference's std), swd/level_k
+(Laplacian patch sliced Wasserstein, finest first, averaged over eval.swd_draws draws of patches and
+directions; `draw_spread` is their std); on phi^4, phi4/binder_u4_error (|U4 - U4_data|) and the relative
+errors of <|m|>, the susceptibility and S/V.
 One N: writes WORKDIR/eval/<config.name>.json, spectra.png, samples.png.
 
-Sweep (eval.steps_sweep = (4, 8, ...)): for every N the same held-out reference, fresh samples, the metrics
-and seconds per sample. `steps to quality` is the smallest N at which the power-spectrum error is
-<= eval.spectral_threshold and (phi^4) |U4 - U4_data| <= eval.u4_tolerance; None when no N reaches it.
-Writes WORKDIR/eval/<phi4 | config name>_steps.json, quality.png (metrics vs N, every N's radial spectrum and
-value histogram over the data's) and fields.png (rows: data, then the samples of the smallest and of the
-largest N).
+Sweep (eval.steps_sweep = (4, 8, ...)): for every sampler and N the same reference, fresh samples, the
+records and seconds per sample. Steps to quality, per metric of eval.quality_metrics and for all together:
+the smallest N (sorted) whose metric is within its floor; None where no N is. Writes
+WORKDIR/eval/<phi4 | config name>_steps.json, quality.png (metrics vs N with error bars and floors, every N's
+radial spectrum and value histogram over the data's) and fields.png (rows: data, then the samples of the
+smallest and of the largest N).
 """
-import json
 import os
 import time
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -29,38 +37,134 @@ from wsgm.methods import Method
 BANDS = ("H", "V", "D")
 
 
-def reference_images(config, num: int) -> np.ndarray:
-  """num held-out images (fewer if the test split is smaller), a seeded random subset: splits can be
-  ordered (textures come photo by photo), and a prefix would not represent the whole set."""
+class Heldout(NamedTuple):
+  """Held-out data for an evaluation: the reference the samples are scored against, and a disjoint set of
+  the same size (the noise floor: the metric of perfect samples), or None with the reason in `note`."""
+  reference: np.ndarray
+  floor_set: Optional[np.ndarray]
+  note: str
+
+
+def heldout(config, num: Optional[int] = None) -> Heldout:
+  """num (eval.num_samples) held-out images as the reference and, when the test split has 2 num images, num
+  more as the floor set; a seeded random order (splits can be ordered: textures come photo by photo)."""
+  num = num or config.eval.num_samples
   if config.data.name in data.EMBEDDED:
     test = data.load_array(config.data, "test")
-    return test[np.random.default_rng(config.seed).permutation(len(test))[:num]]
-  return next(data.batches(config.data, "test", num, config.data.seed))
+    test = test[np.random.default_rng(config.seed).permutation(len(test))]
+  else:
+    test = next(data.batches(config.data, "test", 2 * num, config.data.seed))
+  if len(test) >= 2 * num:
+    return Heldout(test[:num], test[num:2 * num], f"{num} reference and {num} floor images of {len(test)} held out")
+  return Heldout(test[:num], None, f"no noise floor: the held-out set has {len(test)} images, fewer than two "
+                 f"disjoint sets of {min(num, len(test))} (eval.num_samples={num})")
 
 
-def coefficient_distances(generated, reference, wavelet: str, levels: int) -> dict:
-  """{"scale_j/band": W1 / std} for every detail band of scales 1..levels, and the final low-pass."""
-  gp = wavelets.decompose(jnp.asarray(generated), wavelet, levels)
-  rp = wavelets.decompose(jnp.asarray(reference), wavelet, levels)
-  out = {}
-  channels = generated.shape[-1]
-  for j, (g, r) in enumerate(zip(gp.details, rp.details), start=1):
+def image_statistics(images: np.ndarray, config) -> dict:
+  """Per-image arrays (leading axis: images) that every metric is a function of, so that a bootstrap
+  resamples rows instead of recomputing transforms: radial power, pixels, wavelet coefficients per band
+  (scales 1..J, J >= 1 also for pixel-space baselines), Laplacian levels; phi^4's m and S/V."""
+  images = np.asarray(images, np.float32)
+  n, channels = len(images), images.shape[-1]
+  stats = {"power": metrics.radial_power(images), "pixels": images.reshape(n, -1)}
+  levels = max(config.pyramid.levels, 1)
+  p = wavelets.decompose(jnp.asarray(images), config.pyramid.wavelet, levels)
+  for j, d in enumerate(p.details, start=1):
     for b, band in enumerate(BANDS):
-      sl = slice(b * channels, (b + 1) * channels)
-      out[f"scale_{j}/{band}"] = metrics.marginal_distance(np.asarray(g[..., sl]), np.asarray(r[..., sl]))
-  out[f"lowpass_{levels}"] = metrics.marginal_distance(np.asarray(gp.lowpass), np.asarray(rp.lowpass))
+      stats[f"coefficients/scale_{j}/{band}"] = np.asarray(d[..., b * channels:(b + 1) * channels]).reshape(n, -1)
+  stats[f"coefficients/lowpass_{levels}"] = np.asarray(p.lowpass).reshape(n, -1)
+  for k, level in enumerate(metrics.laplacian_pyramid(images)):
+    stats[f"laplacian_{k}"] = level
+  if config.data.name == "phi4":
+    stats.update({f"phi4/{k}": v for k, v in phi4.field_statistics(images, config.data.phi4.beta,
+                                                                     config.data.phi4.lam).items()})
+  return stats
+
+
+class Reference(NamedTuple):
+  """What scoring a sample set needs, computed once per evaluation: the reference's statistics, quantiles,
+  SWD bank and phi^4 observables, and the noise floor {metric: (value, se)} (None without a floor set)."""
+  heldout: Heldout
+  stats: dict
+  quantiles: dict
+  swd_bank: list
+  observables: Optional[dict]
+  floor: Optional[dict]
+
+
+def _distances(stats: dict, ref: Reference, config, per_draw: bool = False) -> dict:
+  """{metric: value} of one sample set's statistics against the reference (per_draw: SWD per direction draw)."""
+  out = {"log_spectrum_error": metrics.log_spectrum_distance(stats["power"].mean(0), ref.stats["power"].mean(0))}
+  for key, (q, ref_quantiles, ref_std) in ref.quantiles.items():   # W1 of value histograms, in reference stds
+    name = "pixel_histogram_w1" if key == "pixels" else key
+    out[name] = float(np.mean(np.abs(metrics.quantiles(stats[key], q) - ref_quantiles)) / ref_std)
+  levels = [stats[k] for k in sorted(k for k in stats if k.startswith("laplacian_"))]
+  swd = metrics.swd_draws(levels, ref.swd_bank, config.seed + 1)
+  for k in range(swd.shape[1]):
+    out[f"swd/level_{k}"] = list(swd[:, k]) if per_draw else float(swd[:, k].mean())
+  if ref.observables is not None:   # |U4 - U4 data|; relative errors of <|m|>, chi, S/V
+    volume = config.data.image_size ** 2
+    mine = phi4.observable_values({"m": stats["phi4/m"], "s": stats["phi4/s"]}, volume)
+    for name, value in mine.items():
+      err = value - ref.observables[name]
+      out[f"phi4/{name}_error"] = abs(err) if name == "binder_u4" else abs(err / ref.observables[name])
   return out
 
 
-def compare(generated: np.ndarray, reference: np.ndarray, config) -> dict:
-  levels = max(config.pyramid.levels, 1)     # J = 0 baselines are judged on the same wavelet scales
-  wavelet = config.pyramid.wavelet
-  return dict(
-      spectrum_error=metrics.spectrum_error(generated, reference),
-      pixel_histogram=metrics.marginal_distance(generated, reference),
-      coefficient_histograms=coefficient_distances(generated, reference, wavelet, levels),
-      swd=metrics.laplacian_swd(generated, reference, config.eval.swd_directions, seed=config.seed),
-  )
+def prepare(config, held: Heldout) -> Reference:
+  """The reference side of every metric, and the noise floor: the floor set scored as if it were samples."""
+  stats = image_statistics(held.reference, config)
+  quantiles = {}
+  for key in ["pixels"] + [k for k in stats if k.startswith("coefficients/")]:
+    q = metrics.quantile_grid(stats[key].size)
+    quantiles[key] = (q, metrics.quantiles(stats[key], q), float(np.std(stats[key])))
+  levels = [stats[k] for k in sorted(k for k in stats if k.startswith("laplacian_"))]
+  bank = metrics.swd_bank(levels, config.eval.swd_draws, config.eval.swd_directions, 7, config.eval.swd_patches,
+                          config.seed)
+  observables = None
+  if config.data.name == "phi4":
+    observables = phi4.observable_values({"m": stats["phi4/m"], "s": stats["phi4/s"]}, config.data.image_size ** 2)
+  ref = Reference(held, stats, quantiles, bank, observables, None)
+  if held.floor_set is None:
+    return ref
+  value, se = _bootstrap(image_statistics(held.floor_set, config), ref, config)
+  return ref._replace(floor={k: (value[k], se[k]) for k in value})
+
+
+def _bootstrap(stats, ref, config):
+  return metrics.bootstrap(lambda st: _distances(st, ref, config), stats, config.eval.bootstrap, config.seed + 3)
+
+
+def score(generated: np.ndarray, ref: Reference, config) -> dict:
+  """{metric: record} (lib/metrics.record): value, bootstrap standard error over the samples, noise floor and
+  its error, `within` (not resolved from the floor); SWD records add their spread over direction draws."""
+  stats = image_statistics(generated, config)
+  value, se = _bootstrap(stats, ref, config)
+  draws = _distances(stats, ref, config, per_draw=True)
+  out = {}
+  for k in value:
+    floor = ref.floor[k] if ref.floor is not None else (None, None)
+    extra = {"draw_spread": float(np.std(draws[k]))} if k.startswith("swd/") else {}
+    out[k] = metrics.record(value[k], se[k], *floor, **extra)
+  return out
+
+
+def check_quality_metrics(config, ref: Reference) -> None:
+  """eval.quality_metrics must name computed metrics (checked before any sampling)."""
+  known = set(_distances(ref.stats, ref, config))
+  unknown = [m for m in config.eval.quality_metrics if m not in known]
+  if unknown or not config.eval.quality_metrics:
+    raise InputError(f"eval.quality_metrics={tuple(config.eval.quality_metrics)}: "
+                     + (f"unknown {unknown}; " if unknown else "empty; ") + f"choose from {sorted(known)}")
+
+
+def summary(records: dict, names) -> str:
+  """'name value +- se (floor f)' for the named records."""
+  def one(k):
+    r = records[k]
+    floor = "no floor" if r["floor"] is None else f"floor {r['floor']:.3f}{'' if r['within'] else ' *'}"
+    return f"{k} {r['value']:.3f} +- {r['se']:.3f} ({floor})"
+  return "; ".join(one(k) for k in names)
 
 
 def plot_spectra(generated, reference, path, title):
@@ -77,68 +181,71 @@ def evaluate(config, workdir: str, method: Method) -> None:
   method.validate(config)
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
-  reference = reference_images(config, config.eval.num_samples)
+  held = heldout(config)
   if config.eval.likelihood:   # instead of sampling
     if config.eval.steps_sweep:
       print(f"eval.likelihood=True: scoring held-out images; eval.steps_sweep={tuple(config.eval.steps_sweep)} is "
             "run with eval.likelihood=False")
-    likelihood_eval(config, workdir, method, reference)
+    likelihood_eval(config, workdir, method, held.reference)
     return
+  ref = prepare(config, held)
+  check_quality_metrics(config, ref)
   if config.eval.steps_sweep:
-    sweep(config, workdir, method, reference)
+    sweep(config, workdir, method, ref)
     return
+  reference = held.reference
   generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                             reference.shape[-1], method)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
-                sampler=config.sampling.sampler, num_samples=len(generated), seconds_per_image=seconds, **compare(generated, reference, config))
+                sampler=config.sampling.sampler, seconds_per_image=seconds, **_sets(ref, generated),
+                metrics=score(generated, ref, config))
   if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC
     c = config.data.phi4
-    result["phi4"] = {who: phi4.observables(x, c.beta, c.lam) for who, x in (("samples", generated), ("data", reference))}
+    result["phi4"] = {who: phi4.observables(x, c.beta, c.lam)
+                      for who, x in (("samples", generated), ("data", reference))}
   path = outputs.write_json_run(out_dir, config.name, result)
   plot_spectra(generated, reference, os.path.join(out_dir, "spectra.png"),
                f"{config.name}: J={config.pyramid.levels}, {config.sampling.steps} steps/scale")
   image_io.save_grid(os.path.join(out_dir, "samples.png"), generated[:64])
   image_io.save_grid(os.path.join(out_dir, "data.png"), reference[:64])
-  print(json.dumps({k: v for k, v in result.items() if k != "coefficient_histograms"}, indent=1))
+  print(f"{config.name}: {len(generated)} samples vs {held.note}; '*': outside floor + 2 standard errors")
+  print(summary(result["metrics"], config.eval.quality_metrics))
   print(f"wrote {path} (and {out_dir}/{config.name}.json, the newest), spectra.png, samples.png, data.png")
 
 
-def _row(config, generated, reference, seconds):
-  s = config.sampling
-  row = dict(steps=s.steps, network_evaluations_per_scale=solvers.network_evaluations(s.sampler, s.steps,
-                                                                                     s.corrector_steps, s.t_min),
-             seconds_per_sample=seconds, **compare(generated, reference, config))
-  if config.data.name == "phi4":
-    c = config.data.phi4
-    row["phi4"] = phi4.observables(generated, c.beta, c.lam)
-  return row
+def _sets(ref: Reference, generated) -> dict:
+  """The JSON's description of what was compared."""
+  reference = ref.heldout.reference
+  return dict(num_samples=len(generated), num_reference=len(reference), heldout=ref.heldout.note,
+              distinct_reference_images=len(np.unique(reference.reshape(len(reference), -1), axis=0)))
 
 
-def steps_to_quality(rows, config, data_u4):
-  """The smallest N (whatever the sweep's order) whose row meets the thresholds; None if none does."""
-  for row in sorted(rows, key=lambda r: r["steps"]):
-    ok = row["spectrum_error"] <= config.eval.spectral_threshold
-    if data_u4 is not None:
-      ok = ok and abs(row["phi4"]["binder_u4"][0] - data_u4) <= config.eval.u4_tolerance
-    if ok:
-      return row["steps"]
-  return None
+def steps_to_quality(rows, names) -> dict:
+  """Per metric of `names` and for all of them together ("all"): the smallest N (whatever the rows' order)
+  whose record is within its noise floor + 2 standard errors; None where no N is, or there is no floor."""
+  rows = sorted(rows, key=lambda r: r["steps"])
+  first = lambda ok: next((r["steps"] for r in rows if ok(r)), None)
+  out = {name: first(lambda r, name=name: r["metrics"][name]["within"]) for name in names}
+  out["all"] = first(lambda r: all(r["metrics"][name]["within"] for name in names))
+  return out
 
 
-def plot_sweep(rows, reference, samples, out_dir, title):
-  """Metrics vs N for every sampler; spectra and histograms of every N for the first sampler."""
+def plot_sweep(rows, reference, samples, out_dir, title, names):
+  """The quality metrics vs N (error bars; dotted: the floor) for every sampler; spectra and histograms of
+  every N for the first sampler."""
   fig, axes = plots.new_figure(3, width=4.2)
   specs = list(dict.fromkeys(r["sampler"] for r in rows))
   for i, spec in enumerate(specs):
     mine = [r for r in rows if r["sampler"] == spec]
     ns = [r["steps"] for r in mine]
-    axes[0].plot(ns, [r["spectrum_error"] for r in mine], "o-", color=f"C{i}", label=f"{spec}: spectrum error")
-    axes[0].plot(ns, [r["pixel_histogram"] for r in mine], "s--", color=f"C{i}", label="value histogram W1 / std")
-    if "phi4" in mine[0]:
-      axes[0].plot(ns, [abs(r["phi4"]["binder_u4"][0] - r["data_u4"]) + 1e-4 for r in mine], "^:", color=f"C{i}",
-                   label="|U4 - U4 data|")
+    for name, marker in zip(names, "os^vD"):
+      recs = [r["metrics"][name] for r in mine]
+      axes[0].errorbar(ns, [r["value"] for r in recs], [r["se"] for r in recs], fmt=marker + "-", color=f"C{i}",
+                       capsize=2, ms=4, label=f"{spec}: {name}" if len(specs) > 1 else name)
+      if recs[0]["floor"] is not None and i == 0:
+        axes[0].axhline(recs[0]["floor"], color="gray", ls=":", lw=0.8)
   ns = sorted({r["steps"] for r in rows})
-  axes[0].set(yscale="log", xlabel="steps per scale N", title=title)
+  axes[0].set(yscale="log", xlabel="steps per scale N", title=f"{title} (dotted: noise floors)")
   plots.log_axis_ticks(axes[0], ns)
   axes[0].legend(fontsize=6)
   first = [(r, x) for r, x in zip(rows, samples) if r["sampler"] == specs[0]]
@@ -158,18 +265,15 @@ def plot_sweep(rows, reference, samples, out_dir, title):
   plots.save(fig, os.path.join(out_dir, "quality.png"))
 
 
-def sweep(config, workdir, method: Method, reference: np.ndarray) -> dict:
+def sweep(config, workdir, method: Method, ref: Reference) -> dict:
   """Every sampler of eval.samplers (specs, solvers.parse_spec; empty: config.sampling's own) at every N of
   eval.steps_sweep (ascending), on the same reference and the same sample seed."""
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
-  data_u4 = None
-  if config.data.name == "phi4":
-    c = config.data.phi4
-    data_obs = phi4.observables(reference, c.beta, c.lam)
-    data_u4 = data_obs["binder_u4"][0]
+  reference, names = ref.heldout.reference, tuple(config.eval.quality_metrics)
   specs = tuple(config.eval.samplers) or (config.sampling.sampler,)
   overrides = {spec: solvers.parse_spec(spec) for spec in specs}   # every spec checked before sampling starts
+  print(f"{config.name}: {len(reference)} samples per N vs {ref.heldout.note}")
   rows, samples = [], []
   for spec in specs:
     for n in sorted(config.eval.steps_sweep):
@@ -179,30 +283,30 @@ def sweep(config, workdir, method: Method, reference: np.ndarray) -> dict:
       run.sampling.steps = n
       generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
                                                 reference.shape[-1], method)
-      rows.append(dict(sampler=spec, **_row(run, generated, reference, seconds)))
-      if data_u4 is not None:
-        rows[-1]["data_u4"] = data_u4
+      s = run.sampling
+      rows.append(dict(sampler=spec, steps=n, network_evaluations_per_scale=solvers.network_evaluations(
+          s.sampler, n, s.corrector_steps, s.t_min), seconds_per_sample=seconds, metrics=score(generated, ref, run)))
+      if config.data.name == "phi4":
+        rows[-1]["phi4"] = phi4.observables(generated, config.data.phi4.beta, config.data.phi4.lam)
       samples.append(generated)
-      summary = {k: v for k, v in rows[-1].items() if k not in ("coefficient_histograms", "swd")}
-      print(json.dumps(summary), flush=True)
-  reached = {spec: steps_to_quality([r for r in rows if r["sampler"] == spec], config, data_u4) for spec in specs}
-  result = dict(config=config.name, levels=config.pyramid.levels, num_samples=len(reference), rows=rows,
-                steps_to_quality=reached, spectral_threshold=config.eval.spectral_threshold,
-                u4_tolerance=config.eval.u4_tolerance if data_u4 is not None else None)
-  if data_u4 is not None:
-    result["data_phi4"] = data_obs
+      print(f"{spec} N={n} ({seconds:.3f} s/sample): {summary(rows[-1]['metrics'], names)}", flush=True)
+  reached = {spec: steps_to_quality([r for r in rows if r["sampler"] == spec], names) for spec in specs}
+  result = dict(config=config.name, levels=config.pyramid.levels, **_sets(ref, reference), rows=rows,
+                quality_metrics=names, steps_to_quality=reached,
+                criterion="the smallest N whose metric is within its noise floor + 2 standard errors")
+  if config.data.name == "phi4":
+    result["data_phi4"] = phi4.observables(reference, config.data.phi4.beta, config.data.phi4.lam)
   name = "phi4" if config.data.name == "phi4" else f"{config.name}_steps"
   path = outputs.write_json_run(out_dir, name, result)
-  plot_sweep(rows, reference, samples, out_dir, f"{config.name} (J={config.pyramid.levels})")
+  plot_sweep(rows, reference, samples, out_dir, f"{config.name} (J={config.pyramid.levels})", names)
   lo, hi = (-3, 3) if config.data.name == "phi4" else (-1, 1)
   image_io.save_grid(os.path.join(out_dir, "fields.png"),
                      np.concatenate([reference[:8], samples[0][:8], samples[len(config.eval.steps_sweep) - 1][:8]]),
                      lo=lo, hi=hi)
-  criterion = (f"spectrum error <= {config.eval.spectral_threshold}"
-               + (f", |U4 - {data_u4:.3f}| <= {config.eval.u4_tolerance}" if data_u4 is not None else ""))
-  for spec, n in reached.items():
-    print(f"{config.name}, {spec}: steps to quality ({criterion}): "
-          f"{n if n is not None else 'not reached for N <= ' + str(max(config.eval.steps_sweep))}")
+  for spec, reached_n in reached.items():
+    print(f"{config.name}, {spec}: steps to quality (within noise floor + 2 standard errors): "
+          + ", ".join(f"{k} {'not reached' if v is None else v}" for k, v in reached_n.items())
+          + ("" if ref.floor is not None else f" ({ref.heldout.note})"))
   print(f"wrote {path} (and {out_dir}/{name}.json, the newest), quality.png, fields.png")
   return result
 

@@ -218,7 +218,7 @@ def conditional_score_fn(block: ScaleBlocks):
 class ExactOutput(NamedTuple):
   kl_per_dim: float        # KL(true || generated) / number of pixels
   spectrum: np.ndarray     # E|xhat(k)|^2 of the generated field
-  spectral_error: float    # max_k |spectrum / true - 1|
+  max_relative_spectral_error: float    # max_k |spectrum / true - 1|
 
 
 def _summary(true_spectrum, spectrum, kl_total) -> ExactOutput:

@@ -24,4 +24,7 @@ def get_config():
   c.sampling.num_samples = 8
   c.eval.num_samples = 16
   c.eval.swd_directions = 16
+  c.eval.swd_patches = 256
+  c.eval.swd_draws = 2
+  c.eval.bootstrap = 10
   return c

@@ -25,7 +25,7 @@ from lib import metrics, outputs, plots
 from lib.errors import InputError
 from wsgm import gaussian, likelihood, pyramid, sde, solvers
 
-METRICS = ("spectral_error", "kl_per_dim")
+METRICS = ("max_relative_spectral_error", "kl_per_dim")
 
 
 def _levels(size: int, lowpass_size: int) -> int:
@@ -70,7 +70,7 @@ def exact_records(config):
         for method, out in (("sgm", gaussian.sgm_output(spectrum, times, gains)),
                             ("wsgm", gaussian.wsgm_output(spectrum, blocks, times, gains))):
           records.append(dict(method=method, L=size, steps=steps, T=T, levels=levels if method == "wsgm" else 0,
-                              kl_per_dim=out.kl_per_dim, spectral_error=out.spectral_error))
+                              kl_per_dim=out.kl_per_dim, max_relative_spectral_error=out.max_relative_spectral_error))
     logging.info("L=%d (J=%d): %d configurations in %.1fs", size, levels, 2 * len(g.steps) * len(g.T_values),
                  time.time() - start)
   return records
@@ -103,7 +103,8 @@ def steps_to_threshold(records, method, size, metric, threshold, sampler=None):
 
 def format_table(records, config) -> str:
   g = config.gaussian
-  head = (f"steps per scale to reach spectral error <= {g.spectral_threshold} | KL/dim <= {g.kl_threshold} "
+  head = (f"steps per scale to reach max relative spectral error <= {g.spectral_threshold} | "
+          f"KL/dim <= {g.kl_threshold} "
           f"(best T in {tuple(g.T_values)}; log-log interpolation between grid values of N)")
   cols = f"{'L':>5} | {'SGM spec':>9} {'WSGM spec':>9} | {'SGM KL':>9} {'WSGM KL':>9}"
   lines = [head, cols, "-" * len(cols)]
@@ -113,8 +114,8 @@ def format_table(records, config) -> str:
     return f">{max(g.steps)}" if n is None else f"{n:.0f}"
 
   for size in g.sizes:
-    lines.append(f"{size:>5} | {cell('sgm', size, 'spectral_error', g.spectral_threshold):>9} "
-                 f"{cell('wsgm', size, 'spectral_error', g.spectral_threshold):>9} | "
+    lines.append(f"{size:>5} | {cell('sgm', size, 'max_relative_spectral_error', g.spectral_threshold):>9} "
+                 f"{cell('wsgm', size, 'max_relative_spectral_error', g.spectral_threshold):>9} | "
                  f"{cell('sgm', size, 'kl_per_dim', g.kl_threshold):>9} "
                  f"{cell('wsgm', size, 'kl_per_dim', g.kl_threshold):>9}")
   return "\n".join(lines)
@@ -171,7 +172,8 @@ def plot(records, config, mc_spectra, path):
         best = best_over_T(records, method, size, metric)
         ax.loglog(list(best), [v for v, _ in best.values()], style, marker="o", ms=3, color=colors[size],
                   label=f"{method.upper()} L={size}")
-    ax.axhline(g.spectral_threshold if metric == "spectral_error" else g.kl_threshold, color="gray", lw=0.8)
+    ax.axhline(g.spectral_threshold if metric == "max_relative_spectral_error" else g.kl_threshold, color="gray",
+               lw=0.8)
     ax.set(xlabel="steps per scale N", ylabel=f"{metric} (best T)", title=f"{metric} vs N (solid SGM, dashed WSGM)")
   axes[0].legend(fontsize=7, ncol=2)
   ax = axes[2]
@@ -226,7 +228,7 @@ def sampler_records(config):
             record[f"{metric}_at"] = dict(T=T, time_grid=grid, t_min=t_min,
                                           network_evaluations=solvers.network_evaluations(
                                               opts["sampler"], steps, opts.get("corrector_steps", 0), t_min))
-          record["T"] = record["spectral_error_at"]["T"]
+          record["T"] = record["max_relative_spectral_error_at"]["T"]
           records.append(record)
       logging.info("%s, L=%d: %d grids x %d N in %.1fs", spec, size, len(combos), len(g.ranking_steps),
                    time.time() - start)
@@ -241,7 +243,7 @@ def format_ranking(records, config) -> str:
   for spec in g.samplers:
     for size in g.sizes:
       cells = []
-      for metric, threshold in (("spectral_error", g.spectral_threshold), ("kl_per_dim", g.kl_threshold)):
+      for metric, threshold in (("max_relative_spectral_error", g.spectral_threshold), ("kl_per_dim", g.kl_threshold)):
         for method in ("sgm", "wsgm"):
           n = steps_to_threshold(records, method, size, metric, threshold, spec)
           cells.append(f">{max(g.ranking_steps)}" if n is None else f"{n:.0f}")
@@ -267,7 +269,7 @@ def plot_ranking(records, config, path):
   size = max(g.sizes)
   for i, spec in enumerate(g.samplers):
     for method, style in (("sgm", "-"), ("wsgm", "--")):
-      best = {r["steps"]: r["spectral_error"] for r in records
+      best = {r["steps"]: r["max_relative_spectral_error"] for r in records
               if r["sampler"] == spec and r["method"] == method and r["L"] == size}
       axes[0].loglog(list(best), list(best.values()), style, marker="o", ms=3, color=f"C{i}",
                      label=f"{spec} {method.upper()}")
@@ -277,9 +279,10 @@ def plot_ranking(records, config, path):
   axes[0].legend(fontsize=6)
   for i, spec in enumerate(g.samplers):
     for method, style in (("sgm", "-"), ("wsgm", "--")):
-      need = [steps_to_threshold(records, method, L, "spectral_error", g.spectral_threshold, spec) for L in g.sizes]
+      need = [steps_to_threshold(records, method, L, "max_relative_spectral_error", g.spectral_threshold, spec)
+              for L in g.sizes]
       axes[1].loglog(g.sizes, [np.nan if n is None else n for n in need], style, marker="o", ms=3, color=f"C{i}")
-  axes[1].set(xlabel="L", ylabel=f"steps per scale to spectral error <= {g.spectral_threshold}",
+  axes[1].set(xlabel="L", ylabel=f"steps per scale to max relative spectral error <= {g.spectral_threshold}",
               title="steps to quality vs size (solid SGM, dashed WSGM)")
   plots.log_axis_ticks(axes[1], list(g.sizes))
   plots.save(fig, path)

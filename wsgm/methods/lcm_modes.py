@@ -141,7 +141,7 @@ def denoising(config, fns, clean, key):
     mean, se = metrics.bootstrap(np.mean, after)      # standard errors: bootstrap over images
     gain, gain_se = metrics.bootstrap(np.mean, after - before)
     table.append(dict(sigma=sigma, psnr_noisy=float(np.mean(before)), psnr_denoised=mean, psnr_denoised_se=se,
-                      gain=gain, gain_se=gain_se))
+                      gain=gain, gain_se=gain_se, psnr_denoised_per_image=[float(v) for v in after]))
     rows += [noisy[:8], denoised[:8]]
   return table, np.concatenate(rows)
 
@@ -162,8 +162,12 @@ def superres_vs_bicubic(config, fns, ascent, constrain, clean, key):
   result = dict(draws=draws, iterations=_iteration_summary(out.iterations, levels), diverged=int((~ok).sum()),
                 num_images=int(len(clean)), seconds_per_draw=seconds)
   for name, estimate in scored.items():   # None where no image's draws all converged
-    result[name] = psnr(estimate[ok], clean[ok], r) if ok.any() else None
+    result[name], result[name + "_se"] = metrics.bootstrap(np.mean, psnr_per_image(estimate[ok], clean[ok], r)) \
+        if ok.any() else (None, None)
     result[name.replace("psnr", "ssim")] = ssim(estimate[ok], clean[ok], r) if ok.any() else None
+  if ok.any():   # paired over the same images: does the posterior mean beat bicubic?
+    gain = psnr_per_image(mean[ok], clean[ok], r) - psnr_per_image(bicubic[ok], clean[ok], r)
+    result["mean_of_draws_minus_bicubic_db"], result["mean_of_draws_minus_bicubic_se"] = metrics.bootstrap(np.mean, gain)
   return result, np.concatenate([bicubic[:8], images[0][:8], mean[:8], clean[:8]])
 
 
@@ -172,7 +176,7 @@ def eval_images(config):
   divisible by 2^J), else the dataset's held-out images; None for released models given no images."""
   path, levels = config.eval.images, config.pyramid.levels
   if not path:
-    return None if config.lcm.weights_dir else evaluation.reference_images(config, config.eval.num_samples)
+    return None if config.lcm.weights_dir else evaluation.heldout(config).reference
   try:
     with np.load(path) as f:
       if "images" not in f:
@@ -216,8 +220,10 @@ def evaluate(config, workdir: str) -> None:
     sr, f = result["super_resolution"], lambda v, d: "n/a" if v is None else f"{v:.{d}f}"
     lines.append(f"super-resolution x{2 ** levels}: one draw PSNR {f(sr['psnr'], 2)} dB / SSIM {f(sr['ssim'], 3)}, "
                  f"mean of {sr['draws']} draws {f(sr['psnr_mean_of_draws'], 2)} dB / {f(sr['ssim_mean_of_draws'], 3)}, "
-                 f"bicubic {f(sr['bicubic_psnr'], 2)} dB / {f(sr['bicubic_ssim'], 3)} (both on the "
-                 f"{sr['num_images'] - sr['diverged']} of {sr['num_images']} images whose draws converged)")
+                 f"bicubic {f(sr['bicubic_psnr'], 2)} dB / {f(sr['bicubic_ssim'], 3)}; mean of draws minus bicubic "
+                 f"{f(sr.get('mean_of_draws_minus_bicubic_db'), 2)} +- {f(sr.get('mean_of_draws_minus_bicubic_se'), 2)}"
+                 f" dB (paired; all on the {sr['num_images'] - sr['diverged']} of {sr['num_images']} images whose "
+                 "draws converged)")
   if not config.eval.synthesis:
     path = outputs.write_json_run(out_dir, "lcm", result)
     print("\n".join(lines + [f"wrote {path} (and {out_dir}/lcm.json, the newest) and PNGs; no synthesis "
@@ -227,12 +233,15 @@ def evaluate(config, workdir: str) -> None:
   num = len(clean) if comparable else config.eval.num_samples
   out, seconds = synthesize(config, fns, ascent, constrain, num, s_key, channels)
   iterations = _iteration_summary(out.iterations, levels)
-  converged = out.image[~out.diverged]    # scored on converged samples only; the count is reported
+  converged = out.image[~out.diverged]    # diverged ascents are counted and reported, and not scored
   result["synthesis"] = dict(num_samples=num, iterations=iterations, seconds_per_image=seconds,
                              network_evaluations=sum(v["mean"] for v in iterations.values()),
-                             diverged=int(out.diverged.sum()))
+                             diverged=int(out.diverged.sum()), num_scored=len(converged))
   if comparable and len(converged):
-    result["synthesis"].update(evaluation.compare(converged, clean, config))
+    held = (evaluation.Heldout(clean, None, "eval.images: no noise floor") if config.eval.images
+            else evaluation.heldout(config))
+    result["synthesis"]["metrics"] = evaluation.score(converged, evaluation.prepare(config, held), config)
+    result["synthesis"]["heldout"] = held.note
   elif comparable:
     result["synthesis"]["metrics"] = "none: every ascent diverged or did not converge"
   path = outputs.write_json_run(out_dir, "lcm", result)
@@ -240,7 +249,8 @@ def evaluate(config, workdir: str) -> None:
     image_io.save_grid(os.path.join(out_dir, "samples.png"), converged[:64], lo=lo, hi=hi)
   syn = result["synthesis"]
   lines.append(f"synthesis: {syn['diverged']} of {num} ascents diverged (excluded)"
-               + (f"; spectrum error {syn['spectrum_error']:.3f}" if "spectrum_error" in syn else "")
+               + (f"; {evaluation.summary(syn['metrics'], ['log_spectrum_error'])}"
+                  if isinstance(syn.get("metrics"), dict) else "")
                + f"; {syn['network_evaluations']:.0f} denoiser calls and {seconds:.2f} s per image; iterations "
                f"{json.dumps(iterations)}")
   print("\n".join(lines))
