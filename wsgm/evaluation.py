@@ -92,20 +92,27 @@ class Reference(NamedTuple):
   floor: Optional[dict]
 
 
+def _laplacian_levels(stats: dict) -> list:
+  """The Laplacian levels of image_statistics, finest first (by level index, not by key string)."""
+  return [stats[f"laplacian_{k}"] for k in range(sum(key.startswith("laplacian_") for key in stats))]
+
+
+def _observables(stats: dict, config) -> dict:
+  """phi^4 observable values from image_statistics' per-field m and S/V."""
+  return phi4.observable_values({"m": stats["phi4/m"], "s": stats["phi4/s"]}, config.data.image_size ** 2)
+
+
 def _distances(stats: dict, ref: Reference, config, per_draw: bool = False) -> dict:
   """{metric: value} of one sample set's statistics against the reference (per_draw: SWD per direction draw)."""
   out = {"log_spectrum_error": metrics.log_spectrum_distance(stats["power"].mean(0), ref.stats["power"].mean(0))}
   for key, (q, ref_quantiles, ref_std) in ref.quantiles.items():   # W1 of value histograms, in reference stds
     name = "pixel_histogram_w1" if key == "pixels" else key
     out[name] = float(np.mean(np.abs(metrics.quantiles(stats[key], q) - ref_quantiles)) / ref_std)
-  levels = [stats[k] for k in sorted(k for k in stats if k.startswith("laplacian_"))]
-  swd = metrics.swd_draws(levels, ref.swd_bank, config.seed + 1)
+  swd = metrics.swd_draws(_laplacian_levels(stats), ref.swd_bank, config.seed + 1)
   for k in range(swd.shape[1]):
     out[f"swd/level_{k}"] = list(swd[:, k]) if per_draw else float(swd[:, k].mean())
   if ref.observables is not None:   # |U4 - U4 data|; relative errors of <|m|>, chi, S/V
-    volume = config.data.image_size ** 2
-    mine = phi4.observable_values({"m": stats["phi4/m"], "s": stats["phi4/s"]}, volume)
-    for name, value in mine.items():
+    for name, value in _observables(stats, config).items():
       err = value - ref.observables[name]
       out[f"phi4/{name}_error"] = abs(err) if name == "binder_u4" else abs(err / ref.observables[name])
   return out
@@ -118,12 +125,9 @@ def prepare(config, held: Heldout) -> Reference:
   for key in ["pixels"] + [k for k in stats if k.startswith("coefficients/")]:
     q = metrics.quantile_grid(stats[key].size)
     quantiles[key] = (q, metrics.quantiles(stats[key], q), float(np.std(stats[key])))
-  levels = [stats[k] for k in sorted(k for k in stats if k.startswith("laplacian_"))]
-  bank = metrics.swd_bank(levels, config.eval.swd_draws, config.eval.swd_directions, 7, config.eval.swd_patches,
+  bank = metrics.swd_bank(_laplacian_levels(stats), config.eval.swd_draws, config.eval.swd_directions, 7, config.eval.swd_patches,
                           config.seed)
-  observables = None
-  if config.data.name == "phi4":
-    observables = phi4.observable_values({"m": stats["phi4/m"], "s": stats["phi4/s"]}, config.data.image_size ** 2)
+  observables = _observables(stats, config) if config.data.name == "phi4" else None
   ref = Reference(held, stats, quantiles, bank, observables, None)
   if held.floor_set is None:
     return ref
