@@ -23,13 +23,16 @@ FLAGS = flags.FLAGS
 
 def _explain(argv, error) -> str:
   """One line for a command line that does not parse: an unknown --config.X names the closest fields."""
-  paths = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+  specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
   overrides = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
-  if paths and not os.path.isfile(paths[0]):
-    return f"--config={paths[0]}: no such config file"
+  path, _, arg = specs[0].partition(":") if specs else ("", "", "")   # FILE[:ARG], ARG passed to get_config
+  if specs and not os.path.isfile(path):
+    return f"--config={path}: no such config file"
   try:
-    fields = checkpoint.field_paths(runpy.run_path(paths[0])["get_config"]()) if paths else []
-  except Exception:   # the config file itself is missing or broken: the parser's own message says how
+    fields = checkpoint.field_paths(runpy.run_path(path)["get_config"](*([arg] if arg else []))) if specs else []
+  except InputError as e:   # the config's argument is wrong: its own message
+    return f"--config={specs[0]}: {e}"
+  except Exception:   # the config file itself is broken: the parser's own message says how
     fields = []
   for name in overrides:
     if fields and name not in fields:

@@ -1,11 +1,15 @@
-"""Pixel-space SGM baseline for configs/phi4_wsgm.py: J = 0, one model on the 32x32 field, same budget of
-steps; the UNet goes one level deeper so its receptive field still covers the lattice."""
+"""Pixel-space SGM baseline for configs/phi4_wsgm.py: J = 0, one model on the L x L field, same UNet width,
+same training steps. The UNet halves the grid down to 8x8, as deep as WSGM's pyramid (L = 32: channel_mult
+(1, 2, 2)), so its receptive field covers the lattice at every size.
+
+python main.py --config=configs/phi4_sgm.py:64 --mode=train --workdir=runs/phi4_sgm_L64
+"""
 from configs import phi4_wsgm
 
 
-def get_config():
-  c = phi4_wsgm.get_config()
+def get_config(size="32"):
+  c = phi4_wsgm.get_config(size)
   c.name = "phi4_sgm"
+  c.model.channel_mult = (1,) + (2,) * c.pyramid.levels
   c.pyramid.levels = 0
-  c.model.channel_mult = (1, 2, 2)
   return c

@@ -1,20 +1,41 @@
-"""WSGM on lattice phi^4 at its critical point (beta = 0.68, lambda = 1), 32x32, J = 2 (8x8 coarsest).
-The MCMC data (Metropolis + Swendsen-Wang sign updates, tau_int of a few sweeps) are made on first use and
-cached in runs/phi4_data: 128 chains x 16 fields for training, 32 x 16 held out. --mode=eval samples with
-N = 4 ... 64 steps per scale and compares every N with the MCMC fields (wsgm/evaluation.py).
+"""WSGM on lattice phi^4 at its critical point (beta = 0.68, lambda = 1), L x L with the coarsest low-pass
+fixed at 8x8: J = log2(L / 8) (L = 32 by default: J = 2). The MCMC data (Metropolis + Swendsen-Wang sign
+updates, tau_int of a few sweeps) are made on first use and cached in runs/phi4_data: 128 chains x 16 fields
+for training, 32 x 16 held out. --mode=eval samples with N = 4 ... 64 steps per scale and compares every N
+with the MCMC fields (wsgm/evaluation.py).
 
-python main.py --config=configs/phi4_wsgm.py --mode=train --workdir=runs/phi4_wsgm
+The lattice size is the config's argument (ml_collections' config string), so J follows it:
+python main.py --config=configs/phi4_wsgm.py --mode=train --workdir=runs/phi4_wsgm          # L = 32, J = 2
+python main.py --config=configs/phi4_wsgm.py:64 --mode=train --workdir=runs/phi4_wsgm_L64   # L = 64, J = 3
+(--config.data.image_size=64 alone keeps J = 2, a 16x16 coarsest grid: the training would run, on another
+pyramid.)
 """
 from configs import default
+from lib.errors import InputError
+
+COARSEST = 8   # the coarse model's grid at every lattice size
 
 
-def get_config():
+def levels_for(size) -> int:
+  """J with an 8x8 coarsest low-pass: L = 8 * 2^J, J >= 1; anything else is one clear error."""
+  try:
+    size = int(size)
+  except (TypeError, ValueError):
+    raise InputError(f"phi^4 lattice size {size!r}: need an integer L = 8 * 2^J (16, 32, 64, 128, ...)") from None
+  levels = (size // COARSEST).bit_length() - 1
+  if size < 2 * COARSEST or COARSEST << levels != size:
+    raise InputError(f"phi^4 lattice size L={size}: need L = {COARSEST} * 2^J with J >= 1 (16, 32, 64, 128, ...), "
+                     f"so that the coarsest low-pass is {COARSEST}x{COARSEST}")
+  return levels
+
+
+def get_config(size="32"):
   c = default.get_config()
   c.name = "phi4_wsgm"
   c.data.name = "phi4"
-  c.data.image_size = 32
+  c.pyramid.levels = levels_for(size)
+  c.data.image_size = int(size)
   c.data.stats_examples = 2048
-  c.pyramid.levels = 2
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)
   c.train.steps = 2000

@@ -1,0 +1,79 @@
+"""phi^4 across lattice sizes: the size-derived pyramid and bench/phi4_sizes.py's per-size path."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import phi4_sgm, phi4_wsgm
+from lib.errors import InputError
+from tests.overrides import override
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import phi4_sizes  # noqa: E402
+
+
+@pytest.mark.parametrize("size, levels, sgm_mult", [(16, 1, (1, 2)), (32, 2, (1, 2, 2)), (64, 3, (1, 2, 2, 2)),
+                                                    (128, 4, (1, 2, 2, 2, 2))])
+def test_size_picks_the_pyramid_with_an_8x8_coarsest_grid(size, levels, sgm_mult):
+  wsgm, sgm = phi4_wsgm.get_config(str(size)), phi4_sgm.get_config(str(size))
+  assert (wsgm.data.image_size, wsgm.pyramid.levels) == (size, levels) and size >> levels == 8
+  assert (sgm.data.image_size, sgm.pyramid.levels, tuple(sgm.model.channel_mult)) == (size, 0, sgm_mult)
+  assert phi4_wsgm.get_config().data.image_size == 32   # no argument: the L = 32 default
+
+
+@pytest.mark.parametrize("size", ["8", "24", "48", "0", "-16", "abc"])
+def test_sizes_that_do_not_fit_are_one_clear_error(size):
+  with pytest.raises(InputError, match=f"lattice size .*{size}"):
+    phi4_wsgm.get_config(size)
+
+
+def test_main_names_a_bad_size_in_one_line(tmp_path):
+  result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_sgm.py:24", "--mode=train",
+                           f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      "error: --config=configs/phi4_sgm.py:24: phi^4 lattice size L=24: need L = 8 * 2^J with J >= 1 (16, 32, "
+      "64, 128, ...), so that the coarsest low-pass is 8x8"]
+  assert not os.listdir(tmp_path)
+
+
+def _rows(values, ses):
+  return [dict(steps=n, metrics={"m": dict(value=v, se=s)}) for n, v, s in zip((4, 8, 16, 32), values, ses)]
+
+
+def test_discretization_steps_is_where_the_excess_stays_inside_the_error_bars():
+  # excess over N = 32: 1.0, 0.05, 0.3, 0; 2 combined se: 2 sqrt(0.1^2 + 0.1^2) = 0.283
+  assert phi4_sizes.discretization_steps(_rows([1.1, 0.15, 0.4, 0.1], [0.1] * 4), "m") == 32   # N=16 is out
+  assert phi4_sizes.discretization_steps(_rows([1.1, 0.15, 0.3, 0.1], [0.1] * 4), "m") == 8
+  assert phi4_sizes.discretization_steps(_rows([0.1, 0.15, 0.3, 0.1], [0.1] * 4), "m") == 4
+  assert phi4_sizes.discretization_steps(_rows([0.1, -0.5, 0.1, 0.1], [0.1] * 4), "m") == 16  # below counts too
+
+
+def test_bench_per_size_path_runs_end_to_end(tmp_path):
+  """L = 16 pixel-space SGM (one model: the path is the same for WSGM) shrunk: train, sweep, time, report; the
+  report's numbers come from the sweep and the timing pass."""
+  tiny = {"model.base_channels": 8, "model.norm_groups": 4, "train.steps": 2, "train.batch_size": 8,
+          "train.checkpoint_every": 2, "data.stats_examples": 16, "data.phi4.beta": 0.3, "data.phi4.chains": 16,
+          "data.phi4.samples_per_chain": 4, "data.phi4.burn_in": 100, "data.phi4.pilot": 200,
+          "data.phi4.cache_dir": str(tmp_path / "cache"), "sampling.batch_size": 8, "eval.num_samples": 8,
+          "eval.swd_directions": 8, "eval.swd_draws": 2, "eval.bootstrap": 5, "eval.swd_patches": 64}
+  config = override(phi4_sizes.make_config("sgm", 16, [4, 2]), **tiny)
+  assert (config.pyramid.levels, config.eval.steps_sweep) == (0, (2, 4))
+  wdir = phi4_sizes.workdir(str(tmp_path), 16, "sgm")
+  sweep = phi4_sizes.run_one(config, wdir)
+  timing = phi4_sizes.time_one(config, wdir)
+  result = phi4_sizes.report(str(tmp_path), {(16, "sgm"): config})
+  entry = result["sizes"]["16"]["sgm"]
+  assert [r["steps"] for r in entry["rows"]] == [2, 4] and entry["levels"] == 0
+  assert [r["network_evaluations"] for r in entry["rows"]] == [2, 4]   # N x (J + 1) Euler-Maruyama steps
+  assert [r["seconds_per_sample"] for r in entry["rows"]] == [r["seconds_per_sample"] for r in timing["rows"]]
+  assert entry["steps_to_quality"] == sweep["steps_to_quality"]["euler_maruyama"]
+  assert set(entry["training_limited"]) == set(config.eval.quality_metrics)
+  assert entry["training_limited"]["log_spectrum_error"] == sweep["rows"][-1]["metrics"]["log_spectrum_error"]
+  assert all(r["floor"] is not None for r in entry["training_limited"].values())   # 16 held out: 8 + 8
+  assert set(entry["discretization_steps"]) == {*config.eval.quality_metrics, "all"}
+  assert json.load(open(tmp_path / "phi4_sizes.json")) == result
+  assert all(os.path.exists(tmp_path / f) for f in ("phi4_sizes.png", "phi4_sizes_fields.png"))
