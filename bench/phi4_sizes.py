@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from configs import phi4_sgm, phi4_wsgm  # noqa: E402
 from lib import checkpoint, outputs, phi4, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from wsgm import evaluation, sampling, solvers, train  # noqa: E402
+from wsgm import evaluation, sampling, train  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 METHODS = {"wsgm": phi4_wsgm, "sgm": phi4_sgm}

@@ -70,6 +70,10 @@ def get_config():
   c.train.batch_size = 64        # global; sharded over all devices
   c.train.learning_rate = 2e-4
   c.train.warmup_steps = 100
+  c.train.schedule = "constant"  # after warmup: "constant", or a "cosine" / "linear" decay to the fraction below
+  c.train.final_lr_fraction = 0.0   # ... of train.learning_rate at the decay's end,
+  c.train.decay_steps = 0        # ... this step (0: train.steps); set it to continue a run on the same schedule
+  c.train.accumulate = 1         # micro-batches per step (gradient accumulation): a batch larger than memory
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0
   c.train.ema_decay = 0.999

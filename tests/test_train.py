@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from lib import checkpoint, data
+from lib.errors import InputError
 from tests.overrides import override
 from wsgm import pyramid, train
 from wsgm.methods import wsgm as wsgm_method
@@ -74,8 +76,11 @@ def test_checkpoint_round_trip_is_bit_identical(tiny_config, faces, tmp_path):
 def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
   """Stop after 4 steps, resume to 8: the same state, bit for bit (parameters, the EMA parameters sampling
   uses, optimizer state, RNG), as 8 steps straight: the data order and the RNG continue from the checkpoint.
-  For the embedded datasets; a tfds stream draws a new shuffle when resumed (README)."""
-  only_coarse = {"train.scale": "coarse"}
+  For the embedded datasets; a tfds stream draws a new shuffle when resumed (README). With a cosine decay and
+  two accumulated micro-batches per step (and the state's buffers donated to each step); the decay ends at
+  step 8 in both runs (train.decay_steps)."""
+  only_coarse = {"train.scale": "coarse", "train.schedule": "cosine", "train.warmup_steps": 2,
+                 "train.final_lr_fraction": 0.1, "train.decay_steps": 8, "train.accumulate": 2}
   train.train(override(tiny_config, **only_coarse, **{"train.steps": 4}), str(tmp_path / "a"), wsgm_method.METHOD)
   resumed = train.train(override(tiny_config, **only_coarse), str(tmp_path / "a"), wsgm_method.METHOD)["coarse"]
   straight = train.train(override(tiny_config, **only_coarse), str(tmp_path / "b"), wsgm_method.METHOD)["coarse"]
@@ -112,3 +117,46 @@ def test_unknown_train_scale_is_refused(tiny_config):
 def test_bad_config_is_refused(tiny_config, overrides, message):
   with pytest.raises(ValueError, match=message):
     wsgm_method.validate(override(tiny_config, **overrides))
+
+
+def test_learning_rate_warms_up_then_decays_to_the_final_fraction(tiny_config):
+  base = {"train.learning_rate": 1e-3, "train.warmup_steps": 10, "train.steps": 110, "train.final_lr_fraction": 0.1}
+  lr = lambda schedule, step: float(train.learning_rate(override(tiny_config, **base, **{"train.schedule": schedule}))(step))
+  for schedule in train.SCHEDULES:
+    assert lr(schedule, 0) == 0 and lr(schedule, 5) == pytest.approx(5e-4) and lr(schedule, 10) == pytest.approx(1e-3)
+  assert lr("constant", 110) == pytest.approx(1e-3)
+  # halfway through the decay (step 60 of 10..110): cosine at (1 + cos(pi / 2)) / 2 of the way, linear halfway
+  assert lr("cosine", 60) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + np.cos(np.pi / 2)))
+  assert lr("linear", 60) == pytest.approx(0.55e-3)
+  assert lr("cosine", 110) == pytest.approx(1e-4) and lr("linear", 110) == pytest.approx(1e-4)
+  longer = override(tiny_config, **{**base, "train.schedule": "linear", "train.steps": 200, "train.decay_steps": 110})
+  assert float(train.learning_rate(longer)(60)) == pytest.approx(0.55e-3)   # the same decay, continued to 200
+
+
+def test_accumulated_micro_batches_equal_one_big_batch(tiny_config):
+  """A mean-square loss over 16 examples: 4 micro-batches of 4, averaged, give the update of the whole batch
+  (float32: the sums differ only in their order; a missing 1/k would be a factor 4)."""
+  config = override(tiny_config, **{"train.learning_rate": 0.1, "train.warmup_steps": 0})
+  x, y = jax.random.normal(jax.random.key(0), (16, 5)), jax.random.normal(jax.random.key(1), (16,))
+  loss_of = lambda p, key, batch: jnp.mean((batch[0] @ p["w"] + p["b"] - batch[1]) ** 2)
+  optimizer = train.make_optimizer(config)
+  state = train.init_state(jax.random.key(2), {"w": jnp.ones(5), "b": jnp.zeros(())}, optimizer)
+  step = jax.jit(lambda s, k: train.apply_gradients(s, optimizer, 0.99, loss_of, (x, y), k), static_argnums=1)
+  one, four = step(step(state, 1)[0], 1), step(step(state, 4)[0], 4)   # two steps: the first one's rate is 0
+  for a, b in zip(jax.tree.leaves(one[0]), jax.tree.leaves(four[0])):   # with Adam's moments (scale-sensitive)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+  np.testing.assert_allclose(one[1]["loss"], four[1]["loss"], rtol=1e-6)
+  assert not np.allclose(one[0].params["w"], state.params["w"])   # the step moved the parameters
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("train.schedule", "exponential", "train.schedule='exponential': choose from"),
+    ("train.final_lr_fraction", 1.5, "train.final_lr_fraction=1.5"),
+    ("train.accumulate", 0, "train.accumulate=0: need a positive integer"),
+    ("train.accumulate", 3, "train.batch_size=8 with train.accumulate=3"),
+])
+def test_bad_schedule_or_accumulation_is_one_clear_error(tiny_config, tmp_path, field, value, message):
+  config = override(tiny_config, **{field: value, "train.batch_size": 8})
+  with pytest.raises(InputError, match=re.escape(message)):
+    train.train(config, str(tmp_path), wsgm_method.METHOD)
+  assert not os.listdir(tmp_path)

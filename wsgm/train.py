@@ -40,11 +40,44 @@ class TrainState(flax.struct.PyTreeNode):
   rng: jax.Array          # raw uint32 key data: a plain array for orbax
 
 
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def learning_rate(config) -> optax.Schedule:
+  """Linear warmup over train.warmup_steps to train.learning_rate, then (train.schedule) constant, or a cosine or
+  linear decay to train.final_lr_fraction x the peak at train.decay_steps (0: train.steps; a run continued
+  with a larger train.steps and decay_steps = 0 stretches the rest of its decay)."""
+  t = config.train
+  warmup = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
+  if t.schedule == "constant":
+    return warmup
+  span, final = max((t.decay_steps or t.steps) - t.warmup_steps, 1), t.learning_rate * t.final_lr_fraction
+  decay = (optax.cosine_decay_schedule(t.learning_rate, span, alpha=t.final_lr_fraction) if t.schedule == "cosine"
+           else optax.linear_schedule(t.learning_rate, final, span))
+  return optax.join_schedules([warmup, decay], [max(t.warmup_steps, 1)])
+
+
+def validate(config) -> None:
+  """train.schedule and train.accumulate, for every method's trainer (checked before anything is written)."""
+  t = config.train
+  if t.schedule not in SCHEDULES:
+    raise InputError(f"train.schedule={t.schedule!r}: choose from {SCHEDULES}")
+  if t.decay_steps < 0:
+    raise InputError(f"train.decay_steps={t.decay_steps}: need >= 0 (0: train.steps)")
+  if not 0 <= t.final_lr_fraction <= 1:
+    raise InputError(f"train.final_lr_fraction={t.final_lr_fraction}: need a fraction of the peak in [0, 1]")
+  if isinstance(t.accumulate, bool) or not isinstance(t.accumulate, int) or t.accumulate < 1:
+    raise InputError(f"train.accumulate={t.accumulate!r}: need a positive integer (micro-batches per step)")
+  micro, devices = t.batch_size // t.accumulate, jax.device_count()
+  if t.batch_size % t.accumulate or micro % devices:
+    raise InputError(f"train.batch_size={t.batch_size} with train.accumulate={t.accumulate}: every micro-batch "
+                     f"must hold the same whole number of examples on each of the {devices} devices")
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
   t = config.train
-  schedule = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
   return optax.chain(optax.clip_by_global_norm(t.grad_clip),
-                     optax.adamw(schedule, weight_decay=t.weight_decay))
+                     optax.adamw(learning_rate(config), weight_decay=t.weight_decay))
 
 
 def init_state(key, params, optimizer) -> TrainState:
@@ -60,11 +93,28 @@ def ema_update(ema_params, params, step, ema_decay: float):
   return jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, ema_params, params)
 
 
-def apply_gradients(state: TrainState, optimizer, ema_decay: float, loss_of) -> Tuple[TrainState, dict]:
-  """One optimizer + EMA step on loss_of(params, key) -> scalar; the state's RNG advances. Shared by every
-  method whose model is a single network trained on one loss (WSGM score models, LCM denoisers)."""
+def apply_gradients(state: TrainState, optimizer, ema_decay: float, loss_of, batch,
+                    accumulate: int = 1) -> Tuple[TrainState, dict]:
+  """One optimizer + EMA step on loss_of(params, key, batch) -> scalar (a mean over the batch); the state's
+  RNG advances. Shared by every method whose model is a single network trained on one loss (WSGM score
+  models, LCM denoisers). accumulate = k > 1: the batch is cut into k micro-batches (micro-batch i takes
+  examples i, i + k, ..., so each stays spread over all devices), their gradients are computed one after the
+  other in a scan and averaged: one update of the whole batch with the memory of one micro-batch. Each
+  micro-batch draws its noise from the step's key folded with i."""
   key, step_key = jax.random.split(jax.random.wrap_key_data(state.rng))
-  loss, grads = jax.value_and_grad(loss_of)(state.params, step_key)
+  grad_fn = jax.value_and_grad(loss_of)
+  if accumulate == 1:
+    loss, grads = grad_fn(state.params, step_key, batch)
+  else:
+    micro = jax.tree.map(lambda x: x.reshape(-1, accumulate, *x.shape[1:]).swapaxes(0, 1), batch)
+
+    def add(total, i_and_batch):
+      i, b = i_and_batch
+      return jax.tree.map(jnp.add, total, grad_fn(state.params, jax.random.fold_in(step_key, i), b)), None
+
+    zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, state.params))
+    total, _ = jax.lax.scan(add, zero, (jnp.arange(accumulate), micro))
+    loss, grads = jax.tree.map(lambda v: v / accumulate, total)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   ema = ema_update(state.ema_params, params, state.step, ema_decay)
@@ -148,7 +198,7 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
     new, metrics = train_step(state, images)
     return new, dict(metrics, finite=_all_finite((new, metrics)))
 
-  step_fn = jax.jit(checked_step)
+  step_fn = jax.jit(checked_step, donate_argnums=0)   # the old state's buffers hold the new one: no copy per step
   progress = Progress(name, start, t.steps, t.log_every, os.path.join(workdir, name, "tb"))
   history = []
 
@@ -185,6 +235,7 @@ def train(config, workdir: str, method: Method) -> dict:
   """Trains the selected models in turn; returns {name: final state}. One training process per workdir;
   WORKDIR/config.json is written only once the config and the data have been checked."""
   method.validate(config)
+  validate(config)
   names = selected_models(config, method)
   checkpoint.check_config(workdir, config, method.architecture_fields)
   mesh = parallel.data_mesh()

@@ -109,9 +109,10 @@ def make_steps(config, name, stats, channels):
     return train.init_state(key, model.init(key, target, cond), optimizer)
 
   def train_step(state, images):
-    target, cond = pyramid.model_io(images, name, UNITS, wavelet, levels)
-    return train.apply_gradients(state, optimizer, config.train.ema_decay,
-                                 lambda p, key: loss_fn(p, model, target, cond, key, sigma_max(config, name)))
+    def loss_of(p, key, x):
+      target, cond = pyramid.model_io(x, name, UNITS, wavelet, levels)
+      return loss_fn(p, model, target, cond, key, sigma_max(config, name))
+    return train.apply_gradients(state, optimizer, config.train.ema_decay, loss_of, images, config.train.accumulate)
 
   return init_fn, train_step, model
 

@@ -57,6 +57,9 @@ def validate(config) -> None:
   levels, size, w = config.pyramid.levels, config.data.image_size, config.wmgm
   if levels < 1:
     raise InputError(f"pyramid.levels={levels}: WMGM needs J >= 1 (the generator makes the detail bands)")
+  if config.train.accumulate != 1:
+    raise InputError(f"train.accumulate={config.train.accumulate}: WMGM's adversarial step has no gradient "
+                     "accumulation; use 1")
   unet.check_config(w.generator, "wmgm.generator", size >> levels)
   if size >> (levels - 1) < 7:
     raise InputError(f"data.image_size={size} with J={levels}: the coarsest reconstruction is smaller than SSIM's "

@@ -68,10 +68,9 @@ def make_steps(config, name, stats, channels):
     return train.init_state(key, model.init(key, target, jnp.ones(target.shape[:1]), cond), optimizer)
 
   def train_step(state, images):
-    target, cond = io(images)
     return train.apply_gradients(state, optimizer, config.train.ema_decay,
-                                 lambda params, key: loss_fn(params, model, target, cond, key, T,
-                                                             config.train.time_grid))
+                                 lambda params, key, x: loss_fn(params, model, *io(x), key, T, config.train.time_grid),
+                                 images, config.train.accumulate)
 
   return init_fn, train_step, model
 
