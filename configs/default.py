@@ -63,6 +63,8 @@ def get_config():
   c.model.attn_resolutions = ()
   c.model.dropout = 0.0
   c.model.norm_groups = 8
+  c.model.dtype = "float32"      # compute dtype: "bfloat16" runs the UNet in bf16 on float32 parameters, optimizer
+                                 # state and losses (not part of what a checkpoint is: bf16 can sample f32 runs)
 
   c.train = ml_collections.ConfigDict()
   c.train.scale = "all"          # "all", "coarse" or a scale j ("1".."J"): scales can train as separate jobs

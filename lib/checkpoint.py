@@ -207,6 +207,11 @@ def _as_json(config) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+# Fields under an architecture prefix that say how a model computes, not what was trained: they may differ
+# between the runs of one workdir (float32 weights sampled with bfloat16 compute).
+COMPUTE_FIELDS = ("model.dtype",)
+
+
 def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
   """Refuse (naming the fields) if WORKDIR/config.json differs from `config` in any field under the
   `must_match` prefixes. No saved config: nothing to check."""
@@ -220,8 +225,8 @@ def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
     raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); it records how this workdir was made: "
                      "restore it, or use a new --workdir") from None
   now = _flatten(_as_json(config))
-  differ = sorted(k for k in set(saved) | set(now)
-                  if any(k == p or k.startswith(p + ".") for p in must_match) and saved.get(k) != now.get(k))
+  differ = sorted(k for k in set(saved) | set(now) if k not in COMPUTE_FIELDS
+                  and any(k == p or k.startswith(p + ".") for p in must_match) and saved.get(k) != now.get(k))
   if differ:
     details = ", ".join(f"{k}: saved {saved.get(k)!r} vs given {now.get(k)!r}" for k in differ)
     raise InputError(f"workdir {workdir} was made with a different config ({details}); use a new --workdir")

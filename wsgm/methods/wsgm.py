@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lib import parallel
+from lib.errors import InputError
 from wsgm import pyramid, sampling, sde, solvers, train
 from wsgm.methods import Method
 from wsgm.models import unet
@@ -31,9 +32,15 @@ from wsgm.models.unet import UNet
 ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + train.DATA_FIELDS
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
 def validate(config) -> None:
   pyramid.validate(config, "pixel-space SGM")
   unet.check_config(config.model, "model", config.data.image_size >> config.pyramid.levels)
+  if config.model.dtype not in COMPUTE_DTYPES:
+    raise InputError(f"model.dtype={config.model.dtype!r}: the compute dtype is one of {COMPUTE_DTYPES} "
+                     "(parameters stay float32)")
   s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
   sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
   sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid)
@@ -46,7 +53,7 @@ def make_model(config, name: str, channels: int) -> UNet:
   out = channels if name == "coarse" else 3 * channels
   return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
               num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-              norm_groups=m.norm_groups)
+              norm_groups=m.norm_groups, dtype=jnp.dtype(m.dtype))
 
 
 def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
