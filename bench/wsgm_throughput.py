@@ -11,7 +11,10 @@ devices share the same cores, so they measure sharding overhead, not speed-up.
 --methods=wmgm times WMGM's generator step (faces_wmgm, shared generator over J = 2 scales) with the
 discriminator updated every step (d_every = 1: what every step cost when D's gradient was computed
 unconditionally) and every 4 steps (the authors' d_every, D's backward pass inside the lax.cond).
-Writes OUT/throughput.json and OUT/throughput.png.
+--dtypes=float32,bfloat16 times both compute dtypes (model.dtype). Every row has the finest model's FLOPs per
+training step from XLA's cost analysis, the FLOP/s achieved per device and its ratio to a large matrix
+product's FLOP/s in the same dtype on the same device (model FLOP utilization).
+Writes OUT/throughput_<k>.json (throughput.json: the newest) and OUT/throughput.png.
 """
 import argparse
 import json
@@ -69,7 +72,32 @@ def measure_wmgm(sizes, batch, repeats):
   return rows
 
 
-def measure(sizes, batch, steps, repeats, methods):
+def matmul_peak(dtype, size):
+  """FLOP/s of a size^3 matrix product in `dtype` on the first device (median of 5 after a warm-up): the
+  ceiling model FLOP utilization is measured against."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  a = jax.random.normal(jax.random.key(0), (size, size)).astype(dtype)
+  b = jax.random.normal(jax.random.key(1), (size, size)).astype(dtype)
+  f = jax.jit(lambda x, y: x @ y)
+  f(a, b).block_until_ready()
+  times = []
+  for _ in range(5):
+    start = time.perf_counter()
+    f(a, b).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return 2 * size ** 3 / float(np.median(times)), str(jnp.dtype(dtype))
+
+
+def step_flops(jitted, *args) -> float:
+  """FLOPs of one call from XLA's cost analysis of the compiled program (None where the backend gives none)."""
+  cost = jitted.lower(*args).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
   import jax
   import numpy as np
   from configs import faces_wsgm
@@ -78,11 +106,14 @@ def measure(sizes, batch, steps, repeats, methods):
   from wsgm.methods import wsgm as wsgm_method
 
   mesh, rows = parallel.data_mesh(), []
-  for method, size in [(m, s) for m in methods for s in sizes]:
+  peak_size = 8192 if jax.devices()[0].platform != "cpu" else 2048
+  peaks = {dtype: matmul_peak(dtype, peak_size)[0] for dtype in dtypes}
+  for method, size, dtype in [(m, s, d) for m in methods for s in sizes for d in dtypes]:
     config = faces_wsgm.get_config()
     config.data.image_size, config.pyramid.levels = size, int(np.log2(size // 8)) if method == "wsgm" else 0
     config.train.batch_size = config.sampling.batch_size = batch
     config.sampling.steps = steps
+    config.model.dtype = dtype
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
     stats = pyramid.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None
     batch_on_mesh = parallel.global_batch(mesh, np.asarray(images))
@@ -92,7 +123,9 @@ def measure(sizes, batch, steps, repeats, methods):
       state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
       models[name] = (model, state.ema_params)
       if name == pyramid.model_names(config.pyramid.levels)[-1]:   # the finest model
-        step_time = 1 / _steps_per_s(jax.jit(step_fn), state, batch_on_mesh, repeats)
+        jitted = jax.jit(step_fn)
+        flops = step_flops(jitted, state, batch_on_mesh)
+        step_time = 1 / _steps_per_s(jitted, state, batch_on_mesh, repeats)
     generator = wsgm_method.make_generator(config, models, stats, 1, mesh)
     jax.block_until_ready(generator(jax.random.key(2)).image)
     start = time.perf_counter()
@@ -100,10 +133,13 @@ def measure(sizes, batch, steps, repeats, methods):
       out = generator(jax.random.key(3 + i))
     jax.block_until_ready(out.image)
     sample_time = (time.perf_counter() - start) / max(repeats // 10, 1)
-    rows.append(dict(method=method, devices=jax.device_count(), platform=jax.devices()[0].platform, size=size,
-                     levels=config.pyramid.levels, batch=batch, steps_per_scale=steps,
-                     train_steps_per_s=1 / step_time, train_images_per_s=batch / step_time,
-                     sample_images_per_s=batch / sample_time))
+    achieved = None if flops is None else flops / step_time / jax.device_count()   # per device
+    rows.append(dict(method=method, dtype=dtype, devices=jax.device_count(), platform=jax.devices()[0].platform,
+                     device_kind=jax.devices()[0].device_kind, size=size, levels=config.pyramid.levels, batch=batch,
+                     steps_per_scale=steps, train_steps_per_s=1 / step_time, train_images_per_s=batch / step_time,
+                     sample_images_per_s=batch / sample_time, train_flops_per_step=flops,
+                     train_flops_per_s_per_device=achieved, matmul_peak_flops_per_s=peaks[dtype],
+                     model_flop_utilization=None if achieved is None else achieved / peaks[dtype]))
     print(json.dumps(rows[-1]), flush=True)
   return rows
 
@@ -111,11 +147,11 @@ def measure(sizes, batch, steps, repeats, methods):
 def plot(rows, path):
   from lib import plots
   fig, axes = plots.new_figure(2)
-  for method, devices in sorted({(r["method"], r["devices"]) for r in rows}):
-    sel = [r for r in rows if r["devices"] == devices and r["method"] == method]
+  for method, devices, dtype in sorted({(r["method"], r["devices"], r.get("dtype", "float32")) for r in rows}):
+    sel = [r for r in rows if r["devices"] == devices and r["method"] == method and r.get("dtype", "float32") == dtype]
     for ax, key in zip(axes, ("train_steps_per_s", "sample_images_per_s")):
       ax.loglog([r["size"] for r in sel], [r[key] for r in sel], "o-" if method == "wsgm" else "s--",
-                label=f"{method}, {devices} device(s)")
+                label=f"{method} {dtype}, {devices} device(s)")
   for ax, title in zip(axes, ("training (finest model)", f"sampling, {rows[0]['steps_per_scale']} steps per scale")):
     ax.set(xlabel="image size", title=f"{title}, {rows[0]['platform']}")
     ax.legend()
@@ -133,6 +169,7 @@ def main():
   parser.add_argument("--steps", type=int, default=16)
   parser.add_argument("--repeats", type=int, default=20)
   parser.add_argument("--methods", default="wsgm", help="wsgm, sgm (pixel space, J = 0) and/or wmgm")
+  parser.add_argument("--dtypes", default="float32", help="model.dtype (compute) values: float32 and/or bfloat16")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
@@ -141,7 +178,8 @@ def main():
     if "wmgm" in methods:
       measure_wmgm(sizes, args.batch, args.repeats)
     if set(methods) - {"wmgm"}:
-      measure(sizes, args.batch, args.steps, args.repeats, [m for m in methods if m != "wmgm"])
+      measure(sizes, args.batch, args.steps, args.repeats, [m for m in methods if m != "wmgm"],
+              args.dtypes.split(","))
     return
   rows = []
   for devices in [int(d) for d in args.devices.split(",")]:
@@ -150,18 +188,23 @@ def main():
       env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
       env["JAX_PLATFORMS"] = "cpu"
     cmd = [sys.executable, __file__, "--worker", f"--sizes={args.sizes}", f"--batch={args.batch}",
-           f"--steps={args.steps}", f"--repeats={args.repeats}", f"--methods={args.methods}"]
+           f"--steps={args.steps}", f"--repeats={args.repeats}", f"--methods={args.methods}", f"--dtypes={args.dtypes}"]
     print(f"devices={devices or 'attached'} ...", flush=True)
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "throughput.json"), "w") as f:
-    json.dump(rows, f, indent=1)
+  from lib import outputs
+  path = outputs.write_json_run(args.out, "throughput", rows)   # throughput_<k>.json, never overwritten
+  for r in rows:
+    if r.get("model_flop_utilization") is not None:
+      print(f"{r['method']} {r['dtype']} L={r['size']} {r['devices']} device(s): {r['train_flops_per_step']:.3g} FLOP/step, "
+            f"{r['train_flops_per_s_per_device'] / 1e9:.1f} GFLOP/s per device = {100 * r['model_flop_utilization']:.1f}% "
+            f"of a {r['dtype']} matmul's {r['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s; "
+            f"{r['sample_images_per_s']:.1f} samples/s")
   if any(r["method"] != "wmgm" for r in rows):
     plot([r for r in rows if r["method"] != "wmgm"], os.path.join(args.out, "throughput.png"))
-    print(f"wrote {args.out}/throughput.json and throughput.png")
+    print(f"wrote {path} (and throughput.json, the newest) and throughput.png")
   else:
-    print(f"wrote {args.out}/throughput.json")
+    print(f"wrote {path} (and throughput.json, the newest)")
 
 
 if __name__ == "__main__":
