@@ -30,7 +30,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import phi4_sgm, phi4_wsgm  # noqa: E402
-from lib import checkpoint, outputs, phi4, plots  # noqa: E402
+from lib import checkpoint, data, outputs, phi4, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from wsgm import evaluation, sampling, train  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
@@ -138,18 +138,16 @@ def report(out, configs: dict) -> dict:
       timing_path = os.path.join(wdir, "timing.json")
       timing = json.load(open(timing_path)) if os.path.exists(timing_path) else None
       entry[method] = summarize(sweep, timing, config)
-      entry["data_phi4"], entry["heldout"] = sweep["data_phi4"], sweep["heldout"]
-      entry["floors"] = {k: {"floor": v["floor"], "floor_se": v["floor_se"]}
-                         for k, v in sweep["rows"][0]["metrics"].items() if k in sweep["quality_metrics"]}
-      c = config.data.phi4
-      p = phi4.Phi4(size=size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain, chains=c.chains,
-                    burn_in=c.burn_in, pilot=c.pilot, seed=config.seed)
-      entry["mcmc_training"] = phi4.cached_report(p, c.cache_dir)
       npz = os.path.join(wdir, "timing_fields.npz")
       if os.path.exists(npz):
         with np.load(npz) as f:
           fields[(size, method)] = f["fields"]
-      fields.setdefault((size, "mcmc"), evaluation.heldout(config).reference[:8])
+    # The data side, the same for every method of this size (the same MCMC runs and held-out split)
+    entry["data_phi4"], entry["heldout"] = sweep["data_phi4"], sweep["heldout"]
+    entry["floors"] = {k: {"floor": v["floor"], "floor_se": v["floor_se"]}
+                       for k, v in sweep["rows"][0]["metrics"].items() if k in sweep["quality_metrics"]}
+    entry["mcmc_training"] = phi4.cached_report(data.phi4_params(config.data, "train"), config.data.phi4.cache_dir)
+    fields[(size, "mcmc")] = evaluation.heldout(config).reference[:8]
     result["sizes"][str(size)] = entry
   path = outputs.write_json_run(out, "phi4_sizes", result)
   print_table(result, methods)

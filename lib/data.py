@@ -92,15 +92,20 @@ def _gaussian(cfg, split):
   return np.asarray(fields.sample_field(key, fields.target_spectrum(cfg.image_size), count))
 
 
-def _phi4(cfg, split):
-  """MCMC fields at data.phi4.beta, made once and cached under data.phi4.cache_dir; the test split is an
-  independent run (other seed, a quarter of the chains)."""
+def phi4_params(cfg, split):
+  """The MCMC run (lib/phi4.Phi4) of a phi4 split: the test split is an independent run (other seed, a
+  quarter of the chains)."""
   from lib import phi4
   c = cfg.phi4
-  params = phi4.Phi4(size=cfg.image_size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain,
-                     chains=c.chains if split == "train" else max(c.chains // 4, 1), burn_in=c.burn_in,
-                     pilot=c.pilot, seed=cfg.seed + (0 if split == "train" else 1))
-  return phi4.load_or_generate(params, c.cache_dir)
+  return phi4.Phi4(size=cfg.image_size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain,
+                   chains=c.chains if split == "train" else max(c.chains // 4, 1), burn_in=c.burn_in,
+                   pilot=c.pilot, seed=cfg.seed + (0 if split == "train" else 1))
+
+
+def _phi4(cfg, split):
+  """MCMC fields at data.phi4.beta, made once and cached under data.phi4.cache_dir."""
+  from lib import phi4
+  return phi4.load_or_generate(phi4_params(cfg, split), cfg.phi4.cache_dir)
 
 
 _LOADERS = {"faces": _faces, "textures": _textures, "digits": _digits, "gaussian": _gaussian, "phi4": _phi4}
