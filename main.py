@@ -55,8 +55,8 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
     sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
-  parallel.maybe_initialize_distributed(FLAGS.config.distributed)
   try:
+    parallel.maybe_initialize_distributed(FLAGS.config.distributed)
     experiments.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
   except InputError as e:   # bad config or input: one clear line, non-zero exit, no traceback
     logging.flush()

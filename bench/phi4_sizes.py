@@ -48,6 +48,7 @@ FLAGS = flags.FLAGS
 def make_config(method: str, size: int, steps, train_steps: int = 0):
   config = METHODS[method].get_config(str(size))
   config.eval.steps_sweep = tuple(sorted(int(n) for n in steps))
+  config.sampling.progress = False   # timed sampling without per-scale host callbacks
   if train_steps:
     config.train.steps = train_steps
   return config

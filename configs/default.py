@@ -34,6 +34,8 @@ def get_config():
   c.sampling.num_samples = 64
   c.sampling.batch_size = 64              # global; sharded over all devices
   c.sampling.lowpass = ""                 # .npz with array "lowpass" (N, h, w, C): super-resolve it
+  c.sampling.progress = True              # a log line per finished scale of each batch, with ETA (off: the
+                                          # sampler can come from JAX's persistent compilation cache)
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "faces"          # see lib/data.py: faces, textures, digits, gaussian, celeb_a, celeb_a_hq
@@ -83,6 +85,9 @@ def get_config():
   c.train.log_every = 100
   c.train.checkpoint_every = 500
   c.train.max_to_keep = 3
+  c.train.sample_every = 1000    # TensorBoard: a grid drawn by the model in training (0: never; WSGM models)
+  c.train.sample_count = 8       # ... of this many images (at most train.batch_size)
+  c.train.sample_steps = 16      # ... with this many reverse-SDE steps (sampling.sampler, sampling.time_grid)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 256         # samples scored, against as many held-out images; as many more held-out

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from lib import outputs
+from lib import outputs, parallel
 from lib.errors import InputError
 
 
@@ -111,7 +111,9 @@ def all_finite(tree) -> bool:
 def _set_aside(mngr: ocp.CheckpointManager, step: int) -> str:
   src = os.path.join(str(mngr.directory), str(step))
   dst = os.path.join(str(mngr.directory), f"corrupt_{step}_{time.strftime('%Y%m%d-%H%M%S')}")
-  os.rename(src, dst)
+  if outputs.writes():   # process 0 moves it; every process found the same step damaged
+    os.rename(src, dst)
+  parallel.sync(f"set aside {src}")
   mngr.reload()
   return dst
 
@@ -146,7 +148,7 @@ def restore(mngr: ocp.CheckpointManager, like, step: Optional[int] = None, set_a
 def workdir_lock(workdir: str):
   """WORKDIR/train.lock, created exclusively with this process's pid and host, removed on exit. A lock whose
   process is gone (same host) is stale and replaced, with a log line; a live one is an InputError."""
-  if jax.process_index() != 0:
+  if not outputs.writes():   # process 0 holds it for the run
     yield
     return
   os.makedirs(workdir, exist_ok=True)
@@ -237,6 +239,6 @@ def write_or_check_config(workdir: str, config, must_match: Iterable[str]) -> No
   only once the config and data are known to be good: a failed first run must not lock the workdir."""
   check_config(workdir, config, must_match)
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path) and jax.process_index() == 0:
+  if not os.path.exists(path):
     os.makedirs(workdir, exist_ok=True)
     outputs.write_json(path, _as_json(config), sort_keys=True)

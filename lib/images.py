@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image
 
+from lib import outputs
+
 
 def to_uint8(images: np.ndarray, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
   return (np.clip((np.asarray(images, np.float32) - lo) / (hi - lo), 0, 1) * 255).round().astype(np.uint8)
@@ -20,9 +22,14 @@ def grid(images: np.ndarray, ncols: int = 8, pad: int = 1, lo: float = -1.0, hi:
   return out
 
 
-def save_grid(path: str, images: np.ndarray, ncols: int = 8, scale: int = 0, lo: float = -1.0, hi: float = 1.0):
-  """Writes a PNG grid; small images are upscaled (nearest) to about 64 px so they can be seen."""
-  mosaic = grid(images, ncols, lo=lo, hi=hi)
+def viewable_grid(images: np.ndarray, ncols: int = 8, scale: int = 0, lo: float = -1.0, hi: float = 1.0):
+  """`grid`, small images upscaled (nearest) to about 64 px so they can be seen: (H', W', C) uint8."""
   scale = scale or max(1, 64 // images.shape[1])
-  mosaic = mosaic.repeat(scale, 0).repeat(scale, 1)
-  Image.fromarray(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic).save(path)
+  return grid(images, ncols, lo=lo, hi=hi).repeat(scale, 0).repeat(scale, 1)
+
+
+def save_grid(path: str, images: np.ndarray, ncols: int = 8, scale: int = 0, lo: float = -1.0, hi: float = 1.0):
+  """Writes `viewable_grid` as a PNG."""
+  mosaic = viewable_grid(images, ncols, scale, lo, hi)
+  image = Image.fromarray(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic)
+  outputs.atomic_write(path, lambda f: image.save(f, format="PNG"))

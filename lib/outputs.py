@@ -5,6 +5,8 @@ written atomically (a temporary file renamed into place), and strict JSON.
   count of files (deleting samples_0 must not make the next run overwrite samples_1), and creates it
   exclusively, so two processes writing at once get different indices.
 - `write_json` maps NaN and infinities to null: Python's json writes bare NaN, which is not JSON.
+- With several processes (lib/parallel), process 0 alone writes: every process computes the same gathered
+  results, the others return the path they would have written without touching the disk.
 """
 import json
 import math
@@ -13,6 +15,7 @@ import re
 import tempfile
 from typing import Any, Callable
 
+import jax
 import numpy as np
 
 
@@ -28,10 +31,17 @@ def next_index(directory: str, prefix: str, ext: str) -> int:
   return max(_indices(directory, prefix, ext), default=-1) + 1
 
 
+def writes() -> bool:
+  """Whether this process writes files: process 0 of a multi-process run, or the only process."""
+  return jax.process_index() == 0
+
+
 def new_path(directory: str, prefix: str, ext: str) -> str:
   """A fresh `directory/prefix_<k>ext`, created empty (exclusively) so no other writer can take it."""
-  os.makedirs(directory, exist_ok=True)
   index = next_index(directory, prefix, ext)
+  if not writes():
+    return os.path.join(directory, f"{prefix}_{index}{ext}")
+  os.makedirs(directory, exist_ok=True)
   while True:
     path = os.path.join(directory, f"{prefix}_{index}{ext}")
     try:
@@ -44,6 +54,8 @@ def new_path(directory: str, prefix: str, ext: str) -> str:
 def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> str:
   """write(file) into a temporary file beside `path`, then rename it onto `path` (readers never see a
   half-written file; a crash leaves the old content or nothing)."""
+  if not writes():
+    return path
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")

@@ -5,6 +5,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import matplotlib.ticker  # noqa: E402
 
+from lib import outputs  # noqa: E402
+
 
 def new_figure(ncols: int, width: float = 5.0, height: float = 4.0):
   fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
@@ -13,7 +15,7 @@ def new_figure(ncols: int, width: float = 5.0, height: float = 4.0):
 
 def save(fig, path: str) -> None:
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  outputs.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
   plt.close(fig)
 
 

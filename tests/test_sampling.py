@@ -1,4 +1,6 @@
 import os
+import re
+import types
 import shutil
 
 import jax
@@ -6,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import parallel
+from lib import parallel, progress
+from tests.overrides import override
 from wsgm import sampling, wavelets
 from wsgm.methods import wsgm as wsgm_method
 
@@ -47,3 +50,19 @@ def test_sampling_with_another_architecture_is_refused(tiny_config, trained_work
   other.model.base_channels = 16
   with pytest.raises(ValueError, match="model.base_channels: saved 8 vs given 16"):
     sampling.generate(other, trained_workdir, 8, jax.random.key(0), 1, wsgm_method.METHOD)
+
+
+def test_sampling_logs_each_scale_of_each_batch_with_an_eta(tiny_config, trained_workdir, monkeypatch):
+  lines = []
+  monkeypatch.setattr(progress, "logging", types.SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args)))
+  config = override(tiny_config, **{"sampling.progress": True})
+  images = sampling.generate(config, trained_workdir, 16, jax.random.key(5), 1, wsgm_method.METHOD).images
+  stages = [line for line in lines if line.startswith("sampling batch")]
+  assert len(stages) == 4, lines
+  for line, batch, stage in zip(stages, (1, 1, 2, 2), ("low-pass x_1 8x8", "scale 1 details -> x_0 16x16") * 2):
+    assert line.startswith(f"sampling batch {batch}/2: {stage} done (stage {stages.index(line) % 2 + 1}/2)"), line
+  assert all(line.endswith("ETA after the first batch") for line in stages[:2])
+  assert all(re.search(r", ETA \d+s$", line) for line in stages[2:]), stages
+  # Reporting changes nothing drawn.
+  quiet = sampling.generate(tiny_config, trained_workdir, 16, jax.random.key(5), 1, wsgm_method.METHOD).images
+  np.testing.assert_array_equal(images, quiet)

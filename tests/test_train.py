@@ -10,7 +10,7 @@ import pytest
 from lib import checkpoint, data
 from lib.errors import InputError
 from tests.overrides import override
-from wsgm import pyramid, train
+from wsgm import pyramid, train, wavelets
 from wsgm.methods import wsgm as wsgm_method
 
 
@@ -154,9 +154,52 @@ def test_accumulated_micro_batches_equal_one_big_batch(tiny_config):
     ("train.final_lr_fraction", 1.5, "train.final_lr_fraction=1.5"),
     ("train.accumulate", 0, "train.accumulate=0: need a positive integer"),
     ("train.accumulate", 3, "train.batch_size=8 with train.accumulate=3"),
+    ("train.sample_every", -5, "train.sample_every=-5: need a step count >= 0"),
+    ("train.sample_count", 9, "train.sample_count=9, train.sample_steps=16"),
 ])
 def test_bad_schedule_or_accumulation_is_one_clear_error(tiny_config, tmp_path, field, value, message):
   config = override(tiny_config, **{field: value, "train.batch_size": 8})
   with pytest.raises(InputError, match=re.escape(message)):
     train.train(config, str(tmp_path), wsgm_method.METHOD)
   assert not os.listdir(tmp_path)
+
+
+def _tensorboard_images(logdir):
+  """{(tag, step): (height, width)} of the images in a TensorBoard log directory's event files (TFRecords:
+  length, its crc, an Event proto, its crc)."""
+  import struct
+  from tensorboardX.proto import event_pb2
+  from PIL import Image
+  import io
+  found = {}
+  for name in os.listdir(logdir):
+    with open(os.path.join(logdir, name), "rb") as f:
+      raw = f.read()
+    at = 0
+    while at < len(raw):
+      (length,) = struct.unpack("<Q", raw[at:at + 8])
+      event = event_pb2.Event.FromString(raw[at + 12:at + 12 + length])
+      at += 16 + length
+      for value in event.summary.value:
+        if value.HasField("image"):
+          found[value.tag, event.step] = Image.open(io.BytesIO(value.image.encoded_image_string)).size[::-1]
+  return found
+
+
+def test_training_shows_each_model_drawing_in_tensorboard(tiny_config, tmp_path):
+  """train.sample_every: a grid of train.sample_count images drawn by the model in training, at those steps."""
+  config = override(tiny_config, **{"train.steps": 4, "train.sample_every": 2, "train.sample_count": 4,
+                                    "train.sample_steps": 2, "train.scale": "coarse"})
+  train.train(config, str(tmp_path), wsgm_method.METHOD)
+  # One row of 4 images of 8x8 with 1 px borders, upscaled x 8 to ~64 px.
+  assert _tensorboard_images(str(tmp_path / "coarse" / "tb")) == {("coarse/samples", 2): (8 * 10, 8 * 37),
+                                                                   ("coarse/samples", 4): (8 * 10, 8 * 37)}
+  # A scale's model is watched given the data's own low-pass: its draw keeps the batch's x_1 exactly.
+  stats = train.load_stats(str(tmp_path))
+  images = jnp.asarray(next(data.batches(config.data, "train", 8, 0)))
+  init_fn, _, _ = wsgm_method.make_steps(config, "scale_1", stats, 1)
+  params = jax.jit(init_fn)(jax.random.key(0), images).params
+  drawn = wsgm_method.make_preview(config, "scale_1", stats, 1)(params, jax.random.key(0), images)
+  assert drawn.shape == (4, 16, 16, 1) and np.all(np.isfinite(drawn))
+  np.testing.assert_allclose(wavelets.decompose(drawn, "haar", 1).lowpass,
+                             wavelets.decompose(images[:4], "haar", 1).lowpass, atol=1e-5)

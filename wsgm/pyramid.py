@@ -156,9 +156,19 @@ class PyramidSample(NamedTuple):
   reports: Tuple[Any, ...] = ()     # what each scale's draw reported, coarse to fine (see DetailDraw)
 
 
-def refine(key, lowpass: jax.Array, scale: int, draw: DetailDraw, norm: Normalization, wavelet: str) -> PyramidSample:
+def report_stage(progress, label: str, x: jax.Array) -> None:
+  """Inside a jitted draw: progress.stage_done(label) runs on the host once x is computed (progress: a
+  lib/progress.Stages, or None for nothing). A program holding such a callback bypasses JAX's persistent
+  compilation cache."""
+  if progress is not None:
+    jax.debug.callback(lambda _: progress.stage_done(label), jnp.sum(x[..., :1]))
+
+
+def refine(key, lowpass: jax.Array, scale: int, draw: DetailDraw, norm: Normalization, wavelet: str,
+           progress=None) -> PyramidSample:
   """Given the raw x_scale, draw xbar_scale, ..., xbar_1 in turn (normalized, by `draw`) and merge each: this is
-  super-resolution when x_scale is given, and the second half of generation otherwise."""
+  super-resolution when x_scale is given, and the second half of generation otherwise. Each finished scale is
+  reported to `progress` (report_stage)."""
   chex.assert_rank(lowpass, 4)
   lows, reports, x = [], [], lowpass
   for j, k in zip(range(scale, 0, -1), jax.random.split(key, max(scale, 1))):
@@ -167,6 +177,7 @@ def refine(key, lowpass: jax.Array, scale: int, draw: DetailDraw, norm: Normaliz
     chex.assert_shape(y, x.shape[:-1] + (3 * x.shape[-1],))
     reports.append(report)
     x = merge(x, y, j, norm, wavelet)
+    report_stage(progress, f"scale {j} details -> x_{j - 1} {x.shape[1]}x{x.shape[2]}", x)
   return PyramidSample(x, tuple(lows), tuple(reports))
 
 
@@ -184,18 +195,19 @@ def sampler_draw(detail_scores: Sequence[ConditionalScoreFn], sampler: Sampler, 
 def sample_coarse_to_fine(key, coarse_shape: Sequence[int], lowpass_score: ScoreFn,
                           detail_scores: Sequence[ConditionalScoreFn], norm: Optional[Normalization],
                           wavelet: str, sampler: Sampler, times, constrain=_identity,
-                          detail_draw: Optional[DetailDraw] = None) -> PyramidSample:
+                          detail_draw: Optional[DetailDraw] = None, progress=None) -> PyramidSample:
   """coarse_shape: (N, H/2^J, W/2^J, C). The coarse low-pass by `sampler` from N(0, I) (placed by
   `constrain`), then `refine` with `detail_draw` (default: the same sampler on the conditional scores; WMGM's
-  is a single generator pass)."""
+  is a single generator pass). Each finished scale is reported to `progress` (report_stage)."""
   levels = len(detail_scores)
   if levels != (norm.levels if norm is not None else 0):
     raise InputError(f"{levels} conditional score functions for a pyramid with "
                      f"J={norm.levels if norm is not None else 0} scales")
   init_key, coarse_key, refine_key = jax.random.split(key, 3)
   x = sampler(lowpass_score, constrain(jax.random.normal(init_key, tuple(coarse_shape))), times, coarse_key)
+  report_stage(progress, f"low-pass x_{levels} {x.shape[1]}x{x.shape[2]}", x)
   if levels == 0:
     return PyramidSample(x, ())
   x = norm.lowpass(x, levels, inverse=True)
   draw = detail_draw or sampler_draw(detail_scores, sampler, times, constrain)
-  return refine(refine_key, x, levels, draw, norm, wavelet)
+  return refine(refine_key, x, levels, draw, norm, wavelet, progress)

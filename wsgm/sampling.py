@@ -15,6 +15,7 @@ import numpy as np
 
 from lib import checkpoint, data, images as image_io, outputs, parallel
 from lib.errors import InputError
+from lib.progress import Stages
 from wsgm import sde, solvers, train
 from wsgm.methods import Method
 
@@ -38,7 +39,9 @@ def load_models(config, workdir, channels: int, names, method: Method):
                        f"--mode=train --config.train.scale={name.replace('scale_', '')}")
     init_fn, _, model = method.make_steps(config, name, stats, channels)
     dummy = jnp.zeros((1, size, size, channels))
-    like = jax.eval_shape(init_fn, jax.random.key(0), dummy)
+    replicated = parallel.replicated(parallel.data_mesh())   # on every device of every process
+    like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                        jax.eval_shape(init_fn, jax.random.key(0), dummy))
     state = checkpoint.restore(mngr, like)   # the newest intact, finite step (read-only: nothing moved)
     logging.info("%s: restored step %d", name, int(state.step))
     models[name] = (model, state.ema_params)
@@ -60,16 +63,30 @@ class Generated(NamedTuple):
   seconds_per_image: float      # sampling wall time, compilation excluded
 
 
+def stages(config, name: str, batches: int, scales: int):
+  """A lib/progress.Stages logging each finished scale of each batch, or None (sampling.progress=False: the
+  compiled sampler then holds no host callback and can come from JAX's persistent compilation cache)."""
+  return Stages(name, batches, scales) if config.sampling.progress else None
+
+
 def generate(config, workdir, num: int, key, channels: int, method: Method) -> Generated:
   """num samples (drawn in whole batches), as numpy, with the time per image once compiled."""
   mesh = parallel.data_mesh()
   parallel.check_divisible(config.sampling.batch_size, "sampling.batch_size")
   models, stats = load_models(config, workdir, channels, None, method)
   keys = jax.random.split(key, -(-num // config.sampling.batch_size))
+  progress = stages(config, "sampling", len(keys), config.pyramid.levels + 1)
   # Compiled ahead of time so that the timing below is sampling alone, comparable across N and methods.
-  generator = method.make_generator(config, models, stats, channels, mesh).lower(keys[0]).compile()
-  start = time.perf_counter()
-  outs = [jax.device_get(generator(k)) for k in keys]
+  logging.info("sampling: compiling %d images per call, %d steps per scale", config.sampling.batch_size,
+               config.sampling.steps)
+  generator = method.make_generator(config, models, stats, channels, mesh, progress).lower(keys[0]).compile()
+  start, outs = time.perf_counter(), []
+  for b, k in enumerate(keys):
+    if progress:
+      progress.start_batch(b)
+    outs.append(parallel.to_host(generator(k)))   # gathered whole on every process
+    if progress:
+      progress.end_batch()
   seconds = (time.perf_counter() - start) / (len(keys) * config.sampling.batch_size)
   images = np.concatenate([o.image for o in outs])[:num]
   lows = [np.concatenate([o.lowpasses[i] for o in outs])[:num] for i in range(config.pyramid.levels)]
@@ -115,7 +132,9 @@ def sample(config, workdir: str, method: Method) -> None:
     mesh = parallel.data_mesh()
     parallel.check_divisible(len(low), "number of low-passes in sampling.lowpass")
     models, stats = load_models(config, workdir, low.shape[-1], method.superres_models(config, scale), method)
-    out = jax.device_get(method.make_super_resolver(config, models, stats, scale, mesh)(key, jnp.asarray(low)))
+    resolver = method.make_super_resolver(config, models, stats, scale, mesh, stages(config, "super-resolution", 1,
+                                                                                     scale))
+    out = parallel.to_host(resolver(key, jnp.asarray(low)))
     images, lows = out.image, list(out.lowpasses)
     prefix = "superres"
   else:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lib import checkpoint, data, parallel
+from lib import checkpoint, data, images as image_io, parallel
 from lib.errors import InputError
 from lib.progress import Progress
 from wsgm import pyramid
@@ -68,6 +68,12 @@ def validate(config) -> None:
     raise InputError(f"train.final_lr_fraction={t.final_lr_fraction}: need a fraction of the peak in [0, 1]")
   if isinstance(t.accumulate, bool) or not isinstance(t.accumulate, int) or t.accumulate < 1:
     raise InputError(f"train.accumulate={t.accumulate!r}: need a positive integer (micro-batches per step)")
+  if isinstance(t.sample_every, bool) or not isinstance(t.sample_every, int) or t.sample_every < 0:
+    raise InputError(f"train.sample_every={t.sample_every!r}: need a step count >= 0 (0: no sample grids)")
+  if t.sample_every and not (1 <= t.sample_count <= t.batch_size and t.sample_steps >= 1):
+    raise InputError(f"train.sample_count={t.sample_count}, train.sample_steps={t.sample_steps}: the grid every "
+                     f"train.sample_every={t.sample_every} steps needs 1..train.batch_size={t.batch_size} images "
+                     "and at least 1 step (or train.sample_every=0)")
   micro, devices = t.batch_size // t.accumulate, jax.device_count()
   if t.batch_size % t.accumulate or micro % devices:
     raise InputError(f"train.batch_size={t.batch_size} with train.accumulate={t.accumulate}: every micro-batch "
@@ -144,12 +150,15 @@ def fit_or_load_stats(config, workdir, method):
   if config.pyramid.levels == 0 or method.normalization != "standardize":
     return None
   path = stats_path(workdir)
-  if os.path.exists(path):
+  found = os.path.exists(path)
+  parallel.sync("stats looked for")   # every process decides before process 0 can write it
+  if found:
     return load_stats(workdir)
-  images = next(data.batches(config.data, "train", config.data.stats_examples, config.data.seed))
+  # Fitted on the global batch (each process holds a share), the same statistics on every process.
+  images = parallel.gather_examples(next(data.batches(config.data, "train", config.data.stats_examples,
+                                                      config.data.seed)))
   stats = pyramid.fit_stats(jnp.asarray(images), config.pyramid.wavelet, config.pyramid.levels)
-  if jax.process_index() == 0:
-    pyramid.save_stats(path, stats)
+  pyramid.save_stats(path, stats)   # process 0 writes (lib/outputs)
   return stats
 
 
@@ -200,6 +209,12 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
 
   step_fn = jax.jit(checked_step, donate_argnums=0)   # the old state's buffers hold the new one: no copy per step
   progress = Progress(name, start, t.steps, t.log_every, os.path.join(workdir, name, "tb"))
+  preview = method.make_preview(config, name, stats, first.shape[-1]) if t.sample_every and method.make_preview \
+      else None
+  if t.sample_every and not preview:
+    logging.info("%s: method %s draws no sample grids during training (train.sample_every ignored)", name,
+                 method.name)
+  preview_key = jax.random.fold_in(jax.random.key(config.seed), 10 ** 6)   # the same noise every time
   history = []
 
   def flush(step):
@@ -217,8 +232,12 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
     return fetched
 
   for step in range(start + 1, t.steps + 1):
-    state, step_metrics = step_fn(state, parallel.global_batch(mesh, next(images)))
+    batch = parallel.global_batch(mesh, next(images))
+    state, step_metrics = step_fn(state, batch)
     history.append(step_metrics)
+    if preview and step % t.sample_every == 0:   # what the EMA model draws now, in TensorBoard
+      progress.image("samples", image_io.viewable_grid(parallel.to_host(preview(state.ema_params, preview_key,
+                                                                                  batch))), step)
     log, save = step % t.log_every == 0 or step == t.steps, step % t.checkpoint_every == 0 or step == t.steps
     if log or save:
       fetched = flush(step)
@@ -228,6 +247,9 @@ def train_model(config, workdir, name, stats, mesh, method) -> Any:
       checkpoint.save(mngr, step, state)
   mngr.wait_until_finished()
   progress.close()
+  fingerprint = parallel.check_replicas(state.params, f"model {name} at step {t.steps}")
+  logging.info("%s: trained to step %d; parameter fingerprint %.17g (process %d of %d)", name, t.steps,
+               fingerprint, jax.process_index(), jax.process_count())
   return state
 
 

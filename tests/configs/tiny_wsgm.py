@@ -22,6 +22,7 @@ def get_config():
   c.sampling.steps = 4
   c.sampling.batch_size = 8
   c.sampling.num_samples = 8
+  c.sampling.progress = False   # no host callback: the compiled sampler is shared through the persistent cache
   c.eval.num_samples = 16
   c.eval.swd_directions = 16
   c.eval.swd_patches = 256

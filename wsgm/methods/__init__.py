@@ -31,9 +31,12 @@ class Method(NamedTuple):
   train_step(state, images) -> (state, metrics), model); a state has `step`, and `ema_params` for sampling.
 
   Generative methods sampled by wsgm/sampling.py also give make_generator(config, models, stats, channels,
-  mesh) -> jitted key -> pyramid.PyramidSample; make_super_resolver(config, models, stats, scale, mesh) ->
-  jitted (key, x_scale) -> PyramidSample; superres_models(config, scale) -> the models that needs.
-  Score-based ones give make_scores(config, models) -> {name: score(y, t, cond)} (likelihoods)."""
+  mesh, progress=None) -> jitted key -> pyramid.PyramidSample; make_super_resolver(config, models, stats, scale,
+  mesh, progress=None) -> jitted (key, x_scale) -> PyramidSample (progress: a lib/progress.Stages told of each
+  finished scale); superres_models(config, scale) -> the models that needs.
+  Score-based ones give make_scores(config, models) -> {name: score(y, t, cond)} (likelihoods).
+  make_preview(config, name, stats, channels) -> jitted (params, key, images) -> a few images in [-1, 1] drawn
+  by that model alone (train.sample_every: the trainer shows them in TensorBoard)."""
   name: str
   validate: Callable[[Any], None]
   architecture_fields: Tuple[str, ...]
@@ -44,3 +47,4 @@ class Method(NamedTuple):
   make_super_resolver: Optional[Callable] = None
   superres_models: Optional[Callable[[Any, int], List[str]]] = None
   make_scores: Optional[Callable] = None
+  make_preview: Optional[Callable] = None

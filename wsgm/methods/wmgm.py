@@ -190,7 +190,7 @@ def _detail_draw(config, models, mesh):
   return pyramid.sampler_draw(_detail_functions(config, models), _one_pass, times, shard)
 
 
-def make_generator(config, models, stats, channels, mesh):
+def make_generator(config, models, stats, channels, mesh, progress=None):
   """jitted key -> PyramidSample: N reverse-SDE steps for x_J, then one generator pass per scale."""
   sampler, times, shard = sampling.solver_parts(config, mesh)
   coarse, _ = wsgm.score_functions(models, 0)
@@ -199,13 +199,15 @@ def make_generator(config, models, stats, channels, mesh):
   details = _detail_functions(config, models)
   draw = _detail_draw(config, models, mesh)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
-      key, shape, coarse, details, stats, config.pyramid.wavelet, sampler, times, shard, detail_draw=draw))
+      key, shape, coarse, details, stats, config.pyramid.wavelet, sampler, times, shard, detail_draw=draw,
+      progress=progress))
 
 
-def make_super_resolver(config, models, stats, scale, mesh):
+def make_super_resolver(config, models, stats, scale, mesh, progress=None):
   """jitted (key, x_scale) -> PyramidSample: one generator pass per scale from the given low-pass."""
   draw = _detail_draw(config, models, mesh)
-  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet))
+  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet,
+                                                             progress))
 
 
 def superres_models(config, scale: int) -> List[str]:

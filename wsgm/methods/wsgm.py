@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from lib import parallel
 from lib.errors import InputError
-from wsgm import pyramid, sampling, sde, solvers, train
+from wsgm import pyramid, sampling, sde, solvers, train, wavelets
 from wsgm.methods import Method
 from wsgm.models import unet
 from wsgm.models.unet import UNet
@@ -97,22 +97,23 @@ def score_functions(models, levels):
   return coarse, [conditional(f"scale_{j}") for j in range(1, levels + 1)]
 
 
-def make_generator(config, models, stats, channels, mesh):
+def make_generator(config, models, stats, channels, mesh, progress=None):
   """jitted key -> PyramidSample of sampling.batch_size images, sharded over the mesh."""
   sampler, times, shard = sampling.solver_parts(config, mesh)
   coarse, conditionals = score_functions(models, config.pyramid.levels)
   levels, size = config.pyramid.levels, config.data.image_size
   shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
-      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard))
+      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard, progress=progress))
 
 
-def make_super_resolver(config, models, stats, scale, mesh):
+def make_super_resolver(config, models, stats, scale, mesh, progress=None):
   """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
   sampler, times, shard = sampling.solver_parts(config, mesh)
   _, conditionals = score_functions(models, config.pyramid.levels)
   draw = pyramid.sampler_draw(conditionals, sampler, times, shard)
-  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet))
+  return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet,
+                                                             progress))
 
 
 def make_scores(config, models):
@@ -123,6 +124,34 @@ def make_scores(config, models):
   return scores
 
 
+def make_preview(config, name, stats, channels):
+  """Method.make_preview: train.sample_count images from train.sample_steps reverse-SDE steps of model `name`
+  alone. "coarse" draws x_J from noise; "scale_j" draws details for the batch's own x_j and merges them into
+  x_{j-1} (each model is watched on its own, the coarser scales given by data). Low-passes are shown divided
+  by 2^level (an orthonormal low-pass of [-1, 1] images lies in [-2^level, 2^level])."""
+  model = make_model(config, name, channels)
+  s, levels, wavelet, count = config.sampling, config.pyramid.levels, config.pyramid.wavelet, config.train.sample_count
+  sampler = solvers.from_config(s)
+  times = sde.time_grid(s.time_grid, config.train.sample_steps, config.sde.T, s.t_min, s.rho)
+
+  def score(params, cond):
+    return lambda y, t: sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
+
+  def preview(params, key, images):
+    init_key, key = jax.random.split(key)
+    if name == "coarse":
+      size = images.shape[1] >> levels
+      x = sampler(score(params, None), jax.random.normal(init_key, (count, size, size, channels)), times, key)
+      return (stats.lowpass(x, levels, inverse=True) if levels else x) / 2.0 ** levels
+    j = pyramid.scale_of(name)
+    low = wavelets.decompose(images[:count], wavelet, j).lowpass
+    cond = stats.lowpass(low, j)
+    y = sampler(score(params, cond), jax.random.normal(init_key, cond.shape[:-1] + (3 * channels,)), times, key)
+    return pyramid.merge(low, y, j, stats, wavelet) / 2.0 ** (j - 1)
+
+  return jax.jit(preview)
+
+
 def superres_models(config, scale: int) -> List[str]:
   del config
   return [f"scale_{j}" for j in range(1, scale + 1)]
@@ -130,4 +159,4 @@ def superres_models(config, scale: int) -> List[str]:
 
 METHOD = Method("wsgm", validate, ARCHITECTURE_FIELDS, "standardize", make_steps,
                 lambda config: pyramid.model_names(config.pyramid.levels), make_generator, make_super_resolver,
-                superres_models, make_scores)
+                superres_models, make_scores, make_preview)
