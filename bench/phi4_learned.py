@@ -44,11 +44,12 @@ def main(argv):
       config.eval.steps_sweep = tuple(int(n) for n in FLAGS.steps)
     config.eval.samplers = tuple(FLAGS.samplers)
     workdir = os.path.join(FLAGS.out, method)
-    if not FLAGS.report_only:
+    if FLAGS.report_only:
+      with open(os.path.join(workdir, "eval", "phi4.json")) as f:
+        results[method] = json.load(f)
+    else:
       train.train(config, workdir, wsgm_method.METHOD)
-      evaluation.evaluate(config, workdir, wsgm_method.METHOD)
-    with open(os.path.join(workdir, "eval", "phi4.json")) as f:
-      results[method] = json.load(f)
+      results[method] = evaluation.evaluate(config, workdir, wsgm_method.METHOD)
   path = outputs.write_json_run(FLAGS.out, "phi4_learned", results)   # phi4_learned_<k>.json, never overwritten
   mcmc = results["wsgm"]["data_phi4"]
   print(f"MCMC reference: U4 {mcmc['binder_u4'][0]:.3f} +- {mcmc['binder_u4'][1]:.3f}, <|m|> {mcmc['abs_magnetization'][0]:.3f}, "

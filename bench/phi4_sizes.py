@@ -59,11 +59,9 @@ def workdir(out: str, size: int, method: str) -> str:
 
 
 def run_one(config, wdir: str) -> dict:
-  """Train (or resume) and sweep N: the workdir's eval/phi4.json."""
+  """Train (or resume) and sweep N: what the workdir's eval/phi4.json holds."""
   train.train(config, wdir, wsgm_method.METHOD)
-  evaluation.evaluate(config, wdir, wsgm_method.METHOD)
-  with open(os.path.join(wdir, "eval", "phi4.json")) as f:
-    return json.load(f)
+  return evaluation.evaluate(config, wdir, wsgm_method.METHOD)
 
 
 def time_one(config, wdir: str) -> dict:

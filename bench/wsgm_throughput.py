@@ -11,6 +11,8 @@ devices share the same cores, so they measure sharding overhead, not speed-up.
 --methods=wmgm times WMGM's generator step (faces_wmgm, shared generator over J = 2 scales) with the
 discriminator updated every step (d_every = 1: what every step cost when D's gradient was computed
 unconditionally) and every 4 steps (the authors' d_every, D's backward pass inside the lax.cond).
+--settings=default,glibc_arena1,xnnpack --rounds=3 compares CPU run settings (CPU_SETTINGS: allocator
+environment, XLA flags) in interleaved rounds, with the minor page faults per training step.
 --dtypes=float32,bfloat16 times both compute dtypes (model.dtype). Every row has the finest model's FLOPs per
 training step from XLA's cost analysis, the FLOP/s achieved per device and its ratio to a large matrix
 product's FLOP/s in the same dtype on the same device (model FLOP utilization).
@@ -27,14 +29,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _steps_per_s(step_fn, state, batch, repeats):
+# CPU run settings compared by --settings (environment added to the worker's): glibc's allocator kept from
+# returning large blocks to the OS (no mmap per activation, so no page faults on every fresh buffer; "malloc"
+# through the MALLOC_*_ variables, "glibc_arena1" through GLIBC_TUNABLES with a single arena, since XLA's
+# worker threads otherwise allocate from their own arenas, which glibc shrinks), XLA's XNNPACK and oneDNN
+# kernels for convolutions and matmuls, fast math.
+CPU_SETTINGS = {
+    "default": {},
+    "malloc": {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2 ** 40), "MALLOC_TOP_PAD_": str(2 ** 28)},
+    "glibc_arena1": {"GLIBC_TUNABLES": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2 ** 40}:"
+                                       "glibc.malloc.arena_max=1"},
+    "xnnpack": {"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"},
+    "onednn": {"XLA_FLAGS": "--xla_cpu_use_onednn=true"},
+    "fastmath": {"XLA_FLAGS": "--xla_cpu_enable_fast_math=true"},
+}
+
+
+def _minor_faults() -> int:
+  import resource
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _steps_per_s(step_fn, state, batch, repeats, faults=None):
+  """Steps/s of step_fn after one warm-up step; faults (a list): the minor page faults per step appended."""
   import jax
   state, metrics = step_fn(state, batch)
   jax.block_until_ready(metrics)
-  start = time.perf_counter()
+  start, first = time.perf_counter(), _minor_faults()
   for _ in range(repeats):
     state, metrics = step_fn(state, batch)
   jax.block_until_ready(metrics)
+  if faults is not None:
+    faults.append((_minor_faults() - first) / repeats)
   return repeats / (time.perf_counter() - start)
 
 
@@ -117,7 +143,7 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
     stats = pyramid.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None
     batch_on_mesh = parallel.global_batch(mesh, np.asarray(images))
-    models, step_time = {}, None
+    models, step_time, faults = {}, None, []
     for name in pyramid.model_names(config.pyramid.levels):
       init_fn, step_fn, model = wsgm_method.make_steps(config, name, stats, 1)
       state = jax.jit(init_fn, out_shardings=parallel.replicated(mesh))(jax.random.key(1), batch_on_mesh)
@@ -125,7 +151,7 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
       if name == pyramid.model_names(config.pyramid.levels)[-1]:   # the finest model
         jitted = jax.jit(step_fn)
         flops = step_flops(jitted, state, batch_on_mesh)
-        step_time = 1 / _steps_per_s(jitted, state, batch_on_mesh, repeats)
+        step_time = 1 / _steps_per_s(jitted, state, batch_on_mesh, repeats, faults)
     generator = wsgm_method.make_generator(config, models, stats, 1, mesh)
     jax.block_until_ready(generator(jax.random.key(2)).image)
     start = time.perf_counter()
@@ -139,7 +165,10 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
                      steps_per_scale=steps, train_steps_per_s=1 / step_time, train_images_per_s=batch / step_time,
                      sample_images_per_s=batch / sample_time, train_flops_per_step=flops,
                      train_flops_per_s_per_device=achieved, matmul_peak_flops_per_s=peaks[dtype],
-                     model_flop_utilization=None if achieved is None else achieved / peaks[dtype]))
+                     model_flop_utilization=None if achieved is None else achieved / peaks[dtype],
+                     train_minor_page_faults_per_step=faults[0], setting=os.environ.get("WSGM_BENCH_SETTING", "default"),
+                     malloc_env={k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))},
+                     xla_flags=os.environ.get("XLA_FLAGS", "")))
     print(json.dumps(rows[-1]), flush=True)
   return rows
 
@@ -160,6 +189,24 @@ def plot(rows, path):
   plots.save(fig, path)
 
 
+def print_settings(rows):
+  """Per (method, size, dtype, devices) and setting: the median over rounds of the training step time, its
+  range, the median MFU, page faults per step, and the median step time relative to the default's."""
+  import numpy as np
+  cases = sorted({(r["method"], r["size"], r.get("dtype", "float32"), r["devices"]) for r in rows if r["method"] != "wmgm"})
+  for case in cases:
+    sel = [r for r in rows if (r["method"], r["size"], r.get("dtype", "float32"), r["devices"]) == case]
+    base = np.median([1 / r["train_steps_per_s"] for r in sel if r["setting"] == "default"] or [np.nan])
+    for setting in dict.fromkeys(r["setting"] for r in sel):
+      mine = [r for r in sel if r["setting"] == setting]
+      t = [1 / r["train_steps_per_s"] for r in mine]
+      print(f"{case[0]} L={case[1]} {case[2]} {case[3]} dev, {setting:9s}: {1e3 * np.median(t):7.1f} ms/step "
+            f"[{1e3 * min(t):.1f}, {1e3 * max(t):.1f}] x{np.median(t) / base:.2f} of default, MFU "
+            f"{100 * np.median([r['model_flop_utilization'] for r in mine]):.1f}%, "
+            f"{np.median([r['train_minor_page_faults_per_step'] for r in mine]):.0f} page faults/step, "
+            f"{np.median([r['sample_images_per_s'] for r in mine]):.1f} samples/s")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--out", default="runs/bench")
@@ -170,6 +217,9 @@ def main():
   parser.add_argument("--repeats", type=int, default=20)
   parser.add_argument("--methods", default="wsgm", help="wsgm, sgm (pixel space, J = 0) and/or wmgm")
   parser.add_argument("--dtypes", default="float32", help="model.dtype (compute) values: float32 and/or bfloat16")
+  parser.add_argument("--settings", default="default", help=f"CPU settings to compare: {', '.join(CPU_SETTINGS)}")
+  parser.add_argument("--rounds", type=int, default=1, help="repeat the settings in turn this many times "
+                      "(interleaved, so that a slow spell of the machine hits every setting alike)")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
@@ -181,19 +231,31 @@ def main():
       measure(sizes, args.batch, args.steps, args.repeats, [m for m in methods if m != "wmgm"],
               args.dtypes.split(","))
     return
+  settings = args.settings.split(",")
+  unknown = [name for name in settings if name not in CPU_SETTINGS]
+  if unknown:
+    sys.exit(f"error: --settings={args.settings}: unknown {unknown}; choose from {sorted(CPU_SETTINGS)}")
   rows = []
-  for devices in [int(d) for d in args.devices.split(",")]:
-    env = dict(os.environ)
-    if devices:
-      env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-      env["JAX_PLATFORMS"] = "cpu"
-    cmd = [sys.executable, __file__, "--worker", f"--sizes={args.sizes}", f"--batch={args.batch}",
-           f"--steps={args.steps}", f"--repeats={args.repeats}", f"--methods={args.methods}", f"--dtypes={args.dtypes}"]
-    print(f"devices={devices or 'attached'} ...", flush=True)
-    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+  for round_ in range(args.rounds):
+    for setting in settings:
+      for devices in [int(d) for d in args.devices.split(",")]:
+        env = dict(os.environ, WSGM_BENCH_SETTING=setting)
+        env.update({k: v for k, v in CPU_SETTINGS[setting].items() if k != "XLA_FLAGS"})
+        flags = [CPU_SETTINGS[setting].get("XLA_FLAGS", "")]
+        if devices:
+          flags.append(f"--xla_force_host_platform_device_count={devices}")
+          env["JAX_PLATFORMS"] = "cpu"
+        env["XLA_FLAGS"] = " ".join(f for f in flags if f)
+        cmd = [sys.executable, __file__, "--worker", f"--sizes={args.sizes}", f"--batch={args.batch}",
+               f"--steps={args.steps}", f"--repeats={args.repeats}", f"--methods={args.methods}",
+               f"--dtypes={args.dtypes}"]
+        print(f"round {round_ + 1}/{args.rounds}, setting {setting}, devices={devices or 'attached'} ...", flush=True)
+        out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        rows += [dict(json.loads(line), round=round_) for line in out.splitlines() if line.startswith("{")]
   from lib import outputs
   path = outputs.write_json_run(args.out, "throughput", rows)   # throughput_<k>.json, never overwritten
+  if len(settings) > 1:
+    print_settings(rows)
   for r in rows:
     if r.get("model_flop_utilization") is not None:
       print(f"{r['method']} {r['dtype']} L={r['size']} {r['devices']} device(s): {r['train_flops_per_step']:.3g} FLOP/step, "

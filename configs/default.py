@@ -67,6 +67,8 @@ def get_config():
   c.model.norm_groups = 8
   c.model.dtype = "float32"      # compute dtype: "bfloat16" runs the UNet in bf16 on float32 parameters, optimizer
                                  # state and losses (not part of what a checkpoint is: bf16 can sample f32 runs)
+  c.model.param_dtype = "float32"  # "bfloat16" stores parameters, gradients, Adam moments and EMA in bf16
+                                   # (half their memory, bf16 rounding on every update); part of a checkpoint
 
   c.train = ml_collections.ConfigDict()
   c.train.scale = "all"          # "all", "coarse" or a scale j ("1".."J"): scales can train as separate jobs

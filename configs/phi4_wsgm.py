@@ -4,11 +4,13 @@ updates, tau_int of a few sweeps) are made on first use and cached in runs/phi4_
 for training, 32 x 16 held out. --mode=eval samples with N = 4 ... 64 steps per scale and compares every N
 with the MCMC fields (wsgm/evaluation.py).
 
-The lattice size is the config's argument (ml_collections' config string), so J follows it:
+J follows the lattice size, given either as the config's argument (ml_collections' config string) or as
+data.image_size: pyramid.levels is computed from data.image_size when it is read (a lazy FieldReference), unless
+it is set itself.
 python main.py --config=configs/phi4_wsgm.py --mode=train --workdir=runs/phi4_wsgm          # L = 32, J = 2
 python main.py --config=configs/phi4_wsgm.py:64 --mode=train --workdir=runs/phi4_wsgm_L64   # L = 64, J = 3
-(--config.data.image_size=64 alone keeps J = 2, a 16x16 coarsest grid: the training would run, on another
-pyramid.)
+python main.py --config=configs/phi4_wsgm.py --config.data.image_size=64 ...                # the same, J = 3
+python main.py --config=configs/phi4_wsgm.py --config.data.image_size=64 --config.pyramid.levels=2 ...   # J = 2
 """
 from configs import default
 from lib.errors import InputError
@@ -33,8 +35,10 @@ def get_config(size="32"):
   c = default.get_config()
   c.name = "phi4_wsgm"
   c.data.name = "phi4"
-  c.pyramid.levels = levels_for(size)
+  levels_for(size)   # a bad argument is refused here, at once
   c.data.image_size = int(size)
+  # FieldReference's own operators (+, *, ...) are built on _apply_op; log2 has no operator.
+  c.pyramid.levels = c.data.get_ref("image_size")._apply_op(levels_for)
   c.data.stats_examples = 2048
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)

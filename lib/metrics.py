@@ -62,10 +62,15 @@ def quantile_grid(size: int) -> np.ndarray:
   return np.linspace(0, 1, min(size, 4096) + 1)[1:-1]
 
 
+def quantile_w1(values: np.ndarray, reference_quantiles: np.ndarray, q: np.ndarray) -> float:
+  """W1 between the empirical distribution of `values` and a reference given by its quantiles at q."""
+  return float(np.mean(np.abs(quantiles(values, q) - reference_quantiles)))
+
+
 def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
   """W1 between the empirical distributions of two samples (compared on a common quantile grid)."""
   q = quantile_grid(min(a.size, b.size))
-  return float(np.mean(np.abs(quantiles(a, q) - quantiles(b, q))))
+  return quantile_w1(a, quantiles(b, q), q)
 
 
 def marginal_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,14 +145,14 @@ def laplacian_swd(generated, reference, directions=128, patch=7, patches_per_lev
   return list(swd_draws(laplacian_pyramid(generated), bank, seed + 1).mean(axis=0))
 
 
-def bootstrap(statistic, samples, resamples: int = 200, seed: int = 0):
+def bootstrap(statistic, samples, resamples: int = 200, seed: int = 0, value=None):
   """(statistic(samples), its bootstrap standard error); samples (an array, or a dict of arrays with one
   leading axis of the same length) are resampled with replacement along axis 0. A statistic returning a
-  dict of floats gets a dict of standard errors."""
+  dict of floats gets a dict of standard errors. value: statistic(samples), when the caller has it."""
   rng = np.random.default_rng(seed)
   n = len(samples) if not isinstance(samples, dict) else len(next(iter(samples.values())))
   take = (lambda i: samples[i]) if not isinstance(samples, dict) else (lambda i: {k: v[i] for k, v in samples.items()})
-  value = statistic(samples)
+  value = statistic(samples) if value is None else value
   values = [statistic(take(rng.integers(0, n, n))) for _ in range(resamples)]
   if isinstance(value, dict):
     return ({k: float(v) for k, v in value.items()},

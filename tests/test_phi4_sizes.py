@@ -22,6 +22,13 @@ def test_size_picks_the_pyramid_with_an_8x8_coarsest_grid(size, levels, sgm_mult
   assert (wsgm.data.image_size, wsgm.pyramid.levels) == (size, levels) and size >> levels == 8
   assert (sgm.data.image_size, sgm.pyramid.levels, tuple(sgm.model.channel_mult)) == (size, 0, sgm_mult)
   assert phi4_wsgm.get_config().data.image_size == 32   # no argument: the L = 32 default
+  # The size as a field: J follows data.image_size unless pyramid.levels is set itself.
+  by_field = phi4_wsgm.get_config()
+  by_field.data.image_size = size
+  assert by_field.pyramid.levels == levels
+  assert json.loads(by_field.to_json_best_effort())["pyramid"]["levels"] == levels
+  by_field.pyramid.levels = 1
+  assert by_field.pyramid.levels == 1 and by_field.data.image_size == size
 
 
 @pytest.mark.parametrize("size", ["8", "24", "48", "0", "-16", "abc"])
@@ -30,13 +37,17 @@ def test_sizes_that_do_not_fit_are_one_clear_error(size):
     phi4_wsgm.get_config(size)
 
 
-def test_main_names_a_bad_size_in_one_line(tmp_path):
-  result = subprocess.run([sys.executable, "main.py", "--config=configs/phi4_sgm.py:24", "--mode=train",
-                           f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("args, prefix", [
+    (["--config=configs/phi4_sgm.py:24"], "error: --config=configs/phi4_sgm.py:24: "),
+    (["--config=configs/phi4_wsgm.py", "--config.data.image_size=24"], "error: "),
+])
+def test_main_names_a_bad_size_in_one_line(tmp_path, args, prefix):
+  result = subprocess.run([sys.executable, "main.py", *args, "--mode=train", f"--workdir={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
   assert result.returncode != 0
-  assert result.stderr.strip().splitlines() == [
-      "error: --config=configs/phi4_sgm.py:24: phi^4 lattice size L=24: need L = 8 * 2^J with J >= 1 (16, 32, "
-      "64, 128, ...), so that the coarsest low-pass is 8x8"]
+  assert result.stderr.strip().splitlines()[-1:] == [
+      prefix + "phi^4 lattice size L=24: need L = 8 * 2^J with J >= 1 (16, 32, 64, 128, ...), so that the coarsest "
+      "low-pass is 8x8"]
   assert not os.listdir(tmp_path)
 
 

@@ -106,8 +106,7 @@ def _distances(stats: dict, ref: Reference, config, per_draw: bool = False) -> d
   """{metric: value} of one sample set's statistics against the reference (per_draw: SWD per direction draw)."""
   out = {"log_spectrum_error": metrics.log_spectrum_distance(stats["power"].mean(0), ref.stats["power"].mean(0))}
   for key, (q, ref_quantiles, ref_std) in ref.quantiles.items():   # W1 of value histograms, in reference stds
-    name = "pixel_histogram_w1" if key == "pixels" else key
-    out[name] = float(np.mean(np.abs(metrics.quantiles(stats[key], q) - ref_quantiles)) / ref_std)
+    out["pixel_histogram_w1" if key == "pixels" else key] = metrics.quantile_w1(stats[key], ref_quantiles, q) / ref_std
   swd = metrics.swd_draws(_laplacian_levels(stats), ref.swd_bank, config.seed + 1)
   for k in range(swd.shape[1]):
     out[f"swd/level_{k}"] = list(swd[:, k]) if per_draw else float(swd[:, k].mean())
@@ -143,8 +142,9 @@ def score(generated: np.ndarray, ref: Reference, config) -> dict:
   """{metric: record} (lib/metrics.record): value, bootstrap standard error over the samples, noise floor and
   its error, `within` (not resolved from the floor); SWD records add their spread over direction draws."""
   stats = image_statistics(generated, config)
-  value, se = _bootstrap(stats, ref, config)
-  draws = _distances(stats, ref, config, per_draw=True)
+  draws = _distances(stats, ref, config, per_draw=True)   # the full set's distances, computed once
+  value, se = metrics.bootstrap(lambda st: _distances(st, ref, config), stats, config.eval.bootstrap,
+                                config.seed + 3, value={k: float(np.mean(v)) for k, v in draws.items()})
   out = {}
   for k in value:
     floor = ref.floor[k] if ref.floor is not None else (None, None)
@@ -181,7 +181,9 @@ def plot_spectra(generated, reference, path, title):
   plots.save(fig, path)
 
 
-def evaluate(config, workdir: str, method: Method) -> None:
+def evaluate(config, workdir: str, method: Method) -> dict:
+  """--mode=eval: one N, a sweep over N (eval.steps_sweep) or likelihoods (eval.likelihood); returns the result
+  it wrote as JSON."""
   method.validate(config)
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
@@ -190,13 +192,11 @@ def evaluate(config, workdir: str, method: Method) -> None:
     if config.eval.steps_sweep:
       print(f"eval.likelihood=True: scoring held-out images; eval.steps_sweep={tuple(config.eval.steps_sweep)} is "
             "run with eval.likelihood=False")
-    likelihood_eval(config, workdir, method, held.reference)
-    return
+    return likelihood_eval(config, workdir, method, held.reference)
   ref = prepare(config, held)
   check_quality_metrics(config, ref)
   if config.eval.steps_sweep:
-    sweep(config, workdir, method, ref)
-    return
+    return sweep(config, workdir, method, ref)
   reference = held.reference
   generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                             reference.shape[-1], method)
@@ -215,6 +215,7 @@ def evaluate(config, workdir: str, method: Method) -> None:
   print(f"{config.name}: {len(generated)} samples vs {held.note}; '*': outside floor + 2 standard errors")
   print(summary(result["metrics"], config.eval.quality_metrics))
   print(f"wrote {path} (and {out_dir}/{config.name}.json, the newest), spectra.png, samples.png, data.png")
+  return result
 
 
 def _sets(ref: Reference, generated) -> dict:

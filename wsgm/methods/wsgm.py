@@ -40,7 +40,10 @@ def validate(config) -> None:
   unet.check_config(config.model, "model", config.data.image_size >> config.pyramid.levels)
   if config.model.dtype not in COMPUTE_DTYPES:
     raise InputError(f"model.dtype={config.model.dtype!r}: the compute dtype is one of {COMPUTE_DTYPES} "
-                     "(parameters stay float32)")
+                     "(parameters follow model.param_dtype)")
+  if config.model.param_dtype not in COMPUTE_DTYPES:
+    raise InputError(f"model.param_dtype={config.model.param_dtype!r}: the parameters' dtype is one of "
+                     f"{COMPUTE_DTYPES}")
   s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
   sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
   sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid)
@@ -53,7 +56,7 @@ def make_model(config, name: str, channels: int) -> UNet:
   out = channels if name == "coarse" else 3 * channels
   return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
               num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-              norm_groups=m.norm_groups, dtype=jnp.dtype(m.dtype))
+              norm_groups=m.norm_groups, dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype))
 
 
 def loss_fn(params, model, target, cond, key, T, time_grid, train=True):

@@ -6,7 +6,10 @@ same resolution and predicts the 3C-channel noise.
 
 dtype is the compute dtype (model.dtype): with bfloat16 the convolutions, dense layers and attention run in
 bfloat16 on float32 parameters (flax casts them per call; GroupNorm's statistics stay float32), and the
-output is float32, so the losses, the optimizer and the SDE state never see bfloat16.
+output is float32, so the losses, the optimizer and the SDE state never see bfloat16. param_dtype
+(model.param_dtype) stores the parameters, and with them the gradients, Adam's moments and the EMA, in that
+dtype: bfloat16 halves their memory at the cost of bf16 rounding on every update (float32 is the default
+and the tested training path; bf16 parameters are for models that do not fit otherwise).
 """
 from typing import Any, Optional, Sequence
 
@@ -46,29 +49,31 @@ class ResBlock(nn.Module):
   groups: int
   dropout: float
   dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, temb, train):
-    h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype)(x))
-    h = nn.Conv(self.channels, (3, 3), dtype=self.dtype)(h)
-    h = h + nn.Dense(self.channels, dtype=self.dtype)(nn.swish(temb))[:, None, None, :]
-    h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype)(h))
+    h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(x))
+    h = nn.Conv(self.channels, (3, 3), dtype=self.dtype, param_dtype=self.param_dtype)(h)
+    h = h + nn.Dense(self.channels, dtype=self.dtype, param_dtype=self.param_dtype)(nn.swish(temb))[:, None, None, :]
+    h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(h))
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype)(h)
+    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=self.param_dtype)(h)
     if x.shape[-1] != self.channels:
-      x = nn.Conv(self.channels, (1, 1), dtype=self.dtype)(x)
+      x = nn.Conv(self.channels, (1, 1), dtype=self.dtype, param_dtype=self.param_dtype)(x)
     return (x + h) / jnp.sqrt(2.0).astype(h.dtype)
 
 
 class Attention(nn.Module):
   groups: int
   dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     n, h, w, c = x.shape
-    y = nn.GroupNorm(self.groups, dtype=self.dtype)(x).reshape(n, h * w, c)
-    y = nn.MultiHeadDotProductAttention(num_heads=1, out_kernel_init=nn.initializers.zeros, dtype=self.dtype)(y)
+    y = nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(x).reshape(n, h * w, c)
+    y = nn.MultiHeadDotProductAttention(num_heads=1, out_kernel_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=self.param_dtype)(y)
     return (x + y.reshape(n, h, w, c)) / jnp.sqrt(2.0).astype(y.dtype)
 
 
@@ -80,38 +85,39 @@ class UNet(nn.Module):
   attn_resolutions: Sequence[int] = ()
   dropout: float = 0.0
   norm_groups: int = 8
-  dtype: Any = jnp.float32      # compute dtype; parameters are always float32
+  dtype: Any = jnp.float32        # compute dtype
+  param_dtype: Any = jnp.float32  # parameters (and so the optimizer state); float32 unless memory-bound
 
   @nn.compact
   def __call__(self, x, t, cond: Optional[jax.Array] = None, train: bool = False):
     """x: (N, H, W, C) noisy input; t: (N,) times; cond: (N, H, W, Cc) or None."""
     temb = sinusoidal_embedding(noise_feature(t), self.base_channels)
-    dense = lambda features: nn.Dense(features, dtype=self.dtype)
-    conv = lambda features, **kw: nn.Conv(features, (3, 3), dtype=self.dtype, **kw)
+    dense = lambda features: nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = lambda features, **kw: nn.Conv(features, (3, 3), dtype=self.dtype, param_dtype=self.param_dtype, **kw)
     temb = dense(4 * self.base_channels)(nn.swish(dense(4 * self.base_channels)(temb)))
     h = x if cond is None else jnp.concatenate([x, cond], axis=-1)
     h = conv(self.base_channels)(h)
     skips = [h]
-    block = lambda ch: ResBlock(ch, self.norm_groups, self.dropout, self.dtype)
+    block = lambda ch: ResBlock(ch, self.norm_groups, self.dropout, self.dtype, self.param_dtype)
     for level, mult in enumerate(self.channel_mult):
       for _ in range(self.num_res_blocks):
         h = block(self.base_channels * mult)(h, temb, train)
         if h.shape[1] in self.attn_resolutions:
-          h = Attention(self.norm_groups, self.dtype)(h)
+          h = Attention(self.norm_groups, self.dtype, self.param_dtype)(h)
         skips.append(h)
       if level < len(self.channel_mult) - 1:
         h = conv(h.shape[-1], strides=(2, 2))(h)
         skips.append(h)
     h = block(h.shape[-1])(h, temb, train)
-    h = Attention(self.norm_groups, self.dtype)(h)
+    h = Attention(self.norm_groups, self.dtype, self.param_dtype)(h)
     h = block(h.shape[-1])(h, temb, train)
     for level, mult in reversed(list(enumerate(self.channel_mult))):
       for _ in range(self.num_res_blocks + 1):
         h = block(self.base_channels * mult)(jnp.concatenate([h, skips.pop()], axis=-1), temb, train)
         if h.shape[1] in self.attn_resolutions:
-          h = Attention(self.norm_groups, self.dtype)(h)
+          h = Attention(self.norm_groups, self.dtype, self.param_dtype)(h)
       if level > 0:
         n, hh, ww, c = h.shape
         h = conv(c)(jax.image.resize(h, (n, 2 * hh, 2 * ww, c), "nearest"))
-    h = nn.swish(nn.GroupNorm(self.norm_groups, dtype=self.dtype)(h))
+    h = nn.swish(nn.GroupNorm(self.norm_groups, dtype=self.dtype, param_dtype=self.param_dtype)(h))
     return conv(self.out_channels, kernel_init=nn.initializers.zeros)(h).astype(jnp.float32)
