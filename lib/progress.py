@@ -61,8 +61,10 @@ class Stages:
     if self.batch_seconds:
       per_batch = sum(self.batch_seconds) / len(self.batch_seconds)
       eta = f"ETA {max(per_batch * (self.batches - self.batch) - elapsed, 0):.0f}s"
-    else:
+    elif self.batches > 1:
       eta = "ETA after the first batch"
+    else:
+      eta = "the only batch"
     logging.info("%s batch %d/%d: %s done (stage %d/%d), %.1fs into the batch, %s", self.name, self.batch + 1,
                  self.batches, label, self.stage, self.stages, elapsed, eta)
 

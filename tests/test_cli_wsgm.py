@@ -36,10 +36,9 @@ def test_train_sample_eval_end_to_end(tmp_path, levels):
   assert os.path.exists(os.path.join(w, "stats.npz")) == bool(levels)
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(w, "coarse", "tb")))
   first = ok(run_main("--mode=sample", *common))
-  assert "wrote" in first.stdout
-  ok(run_main("--mode=sample", *common, "--config.seed=1"))
-  s0, s1 = np.load(os.path.join(w, "samples", "samples_0.npz")), np.load(os.path.join(w, "samples", "samples_1.npz"))
-  assert s0["image"].shape == (8, 16, 16, 1) and not np.array_equal(s0["image"], s1["image"])   # nothing overwritten
+  assert "wrote" in first.stdout   # numbered files, never overwritten: tests/test_robustness.py
+  s0 = np.load(os.path.join(w, "samples", "samples_0.npz"))
+  assert s0["image"].shape == (8, 16, 16, 1) and np.all(np.isfinite(s0["image"]))
   assert os.path.exists(os.path.join(w, "samples", "samples_0.png"))
   if levels:
     assert s0["lowpass_0"].shape == (8, 8, 8, 1)
@@ -54,6 +53,4 @@ def test_train_sample_eval_end_to_end(tmp_path, levels):
     assert all(os.path.exists(os.path.join(w, "eval", f)) for f in ("spectra.png", "samples.png", "data.png"))
     np.savez(tmp_path / "low.npz", lowpass=s0["lowpass_0"])
     sr = ok(run_main("--mode=sample", *common, f"--config.sampling.lowpass={tmp_path / 'low.npz'}"))
-    assert "superres_0.npz" in sr.stdout
-    bad = run_main("--mode=sample", *common, "--config.sampling.lowpass=/nonexistent.npz")
-    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: sampling.lowpass=")
+    assert "superres_0.npz" in sr.stdout   # a bad sampling.lowpass file: tests/test_robustness.py

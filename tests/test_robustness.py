@@ -100,13 +100,16 @@ def test_4_steps_below_the_saved_step_and_non_finite_inputs(tiny_config, coarse_
 
 @pytest.mark.parametrize("content, message", [
     (b"", "not a readable .npz"), (b"not a zip at all", "not a readable .npz"),
-    ("wrong_channels", r"shape \(2, 8, 8, 3\); need \(N >= 1, h, w, 1\)"), ("no_key", "array named 'lowpass'")])
+    ("wrong_channels", r"shape \(2, 8, 8, 3\); need \(N >= 1, h, w, 1\)"), ("no_key", "array named 'lowpass'"),
+    ("missing", "sampling.lowpass=.*: no such file")])
 def test_5_bad_lowpass_files_are_one_line_and_leave_nothing(tiny_config, tmp_path, content, message):
   path = tmp_path / "low.npz"
   if content == "wrong_channels":
     np.savez(path, lowpass=np.zeros((2, 8, 8, 3), np.float32))
   elif content == "no_key":
     np.savez(path, low=np.zeros((2, 8, 8, 1), np.float32))
+  elif content == "missing":
+    pass
   else:
     path.write_bytes(content)
   with pytest.raises(InputError, match=message):
