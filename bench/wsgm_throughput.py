@@ -166,7 +166,8 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
                      sample_images_per_s=batch / sample_time, train_flops_per_step=flops,
                      train_flops_per_s_per_device=achieved, matmul_peak_flops_per_s=peaks[dtype],
                      model_flop_utilization=None if achieved is None else achieved / peaks[dtype],
-                     train_minor_page_faults_per_step=faults[0], setting=os.environ.get("WSGM_BENCH_SETTING", "default"),
+                     train_minor_page_faults_per_step=faults[0],
+                     setting=os.environ.get("WSGM_BENCH_SETTING", "default"),
                      malloc_env={k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))},
                      xla_flags=os.environ.get("XLA_FLAGS", "")))
     print(json.dumps(rows[-1]), flush=True)
@@ -193,7 +194,8 @@ def print_settings(rows):
   """Per (method, size, dtype, devices) and setting: the median over rounds of the training step time, its
   range, the median MFU, page faults per step, and the median step time relative to the default's."""
   import numpy as np
-  cases = sorted({(r["method"], r["size"], r.get("dtype", "float32"), r["devices"]) for r in rows if r["method"] != "wmgm"})
+  cases = sorted({(r["method"], r["size"], r.get("dtype", "float32"), r["devices"]) for r in rows
+                  if r["method"] != "wmgm"})
   for case in cases:
     sel = [r for r in rows if (r["method"], r["size"], r.get("dtype", "float32"), r["devices"]) == case]
     base = np.median([1 / r["train_steps_per_s"] for r in sel if r["setting"] == "default"] or [np.nan])

@@ -46,7 +46,8 @@ def _launch(workdir, mode, steps, processes, log, every=STEPS):
     with open(f"{log}.{i}.log", "w") as out:
       procs.append(subprocess.Popen(
           [sys.executable, "main.py", *ARGS, f"--workdir={workdir}", f"--mode={mode}", f"--config.train.steps={steps}",
-           f"--config.train.checkpoint_every={every}", f"--config.train.log_every={every}", *extra], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+           f"--config.train.checkpoint_every={every}", f"--config.train.log_every={every}", *extra],
+          cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
   return procs
 
 

@@ -137,20 +137,17 @@ def make_preview(config, name, stats, channels):
   sampler = solvers.from_config(s)
   times = sde.time_grid(s.time_grid, config.train.sample_steps, config.sde.T, s.t_min, s.rho)
 
-  def score(params, cond):
-    return lambda y, t: sde.score_from_eps(model.apply(params, y, jnp.full(y.shape[:1], t), cond), t)
-
   def preview(params, key, images):
-    init_key, key = jax.random.split(key)
+    coarse, conditionals = score_functions({name: (model, params)}, levels)
     if name == "coarse":
+      init_key, key = jax.random.split(key)
       size = images.shape[1] >> levels
-      x = sampler(score(params, None), jax.random.normal(init_key, (count, size, size, channels)), times, key)
+      x = sampler(coarse, jax.random.normal(init_key, (count, size, size, channels)), times, key)
       return (stats.lowpass(x, levels, inverse=True) if levels else x) / 2.0 ** levels
     j = pyramid.scale_of(name)
     low = wavelets.decompose(images[:count], wavelet, j).lowpass
-    cond = stats.lowpass(low, j)
-    y = sampler(score(params, cond), jax.random.normal(init_key, cond.shape[:-1] + (3 * channels,)), times, key)
-    return pyramid.merge(low, y, j, stats, wavelet) / 2.0 ** (j - 1)
+    details, _ = pyramid.sampler_draw(conditionals, sampler, times)(j, key, stats.lowpass(low, j))
+    return pyramid.merge(low, details, j, stats, wavelet) / 2.0 ** (j - 1)
 
   return jax.jit(preview)
 

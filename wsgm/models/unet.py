@@ -55,10 +55,12 @@ class ResBlock(nn.Module):
   def __call__(self, x, temb, train):
     h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(x))
     h = nn.Conv(self.channels, (3, 3), dtype=self.dtype, param_dtype=self.param_dtype)(h)
-    h = h + nn.Dense(self.channels, dtype=self.dtype, param_dtype=self.param_dtype)(nn.swish(temb))[:, None, None, :]
+    dense = nn.Dense(self.channels, dtype=self.dtype, param_dtype=self.param_dtype)
+    h = h + dense(nn.swish(temb))[:, None, None, :]
     h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(h))
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=self.param_dtype)(h)
+    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype,
+                param_dtype=self.param_dtype)(h)
     if x.shape[-1] != self.channels:
       x = nn.Conv(self.channels, (1, 1), dtype=self.dtype, param_dtype=self.param_dtype)(x)
     return (x + h) / jnp.sqrt(2.0).astype(h.dtype)
@@ -73,7 +75,8 @@ class Attention(nn.Module):
   def __call__(self, x):
     n, h, w, c = x.shape
     y = nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(x).reshape(n, h * w, c)
-    y = nn.MultiHeadDotProductAttention(num_heads=1, out_kernel_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=self.param_dtype)(y)
+    y = nn.MultiHeadDotProductAttention(num_heads=1, out_kernel_init=nn.initializers.zeros, dtype=self.dtype,
+                                        param_dtype=self.param_dtype)(y)
     return (x + y.reshape(n, h, w, c)) / jnp.sqrt(2.0).astype(y.dtype)
 
 
