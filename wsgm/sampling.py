@@ -31,6 +31,8 @@ def load_models(config, workdir, channels: int, names, method: Method):
     stats = train.load_stats(workdir)
   models = {}
   size = config.data.image_size
+  dummy = jnp.zeros((1, size, size, channels))
+  replicated = parallel.replicated(parallel.data_mesh())   # parameters on every device of every process
   for name in names or method.model_names(config):
     directory = os.path.join(workdir, name, "checkpoints")
     mngr = checkpoint.manager(directory, read_only=True) if os.path.isdir(directory) else None
@@ -38,8 +40,6 @@ def load_models(config, workdir, channels: int, names, method: Method):
       raise InputError(f"model {name!r} has no checkpoint in {directory}: train it with "
                        f"--mode=train --config.train.scale={name.replace('scale_', '')}")
     init_fn, _, model = method.make_steps(config, name, stats, channels)
-    dummy = jnp.zeros((1, size, size, channels))
-    replicated = parallel.replicated(parallel.data_mesh())   # on every device of every process
     like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                         jax.eval_shape(init_fn, jax.random.key(0), dummy))
     state = checkpoint.restore(mngr, like)   # the newest intact, finite step (read-only: nothing moved)
