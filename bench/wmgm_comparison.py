@@ -35,6 +35,8 @@ flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs i
 flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_{sgm,wsgm,wmgm}.py.")
 flags.DEFINE_list("steps", ["4", "8", "16", "32"], "Reverse-SDE steps per scale N.")
 flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
+flags.DEFINE_list("methods", ["sgm", "wsgm", "wmgm"], "Which of sgm, wsgm, wmgm (wmgm needs wsgm's coarse model: "
+                  "listed, or trained before in the same --out).")
 FLAGS = flags.FLAGS
 
 METHODS = ("sgm", "wsgm", "wmgm")
@@ -79,12 +81,15 @@ def conditional_draws(config, workdir, method, reference, lowpasses=8, draws=8):
 
 def run_dataset(dataset):
   rows, counts, spread = [], {}, {}
-  for method in METHODS:
+  for method in [m for m in METHODS if m in FLAGS.methods]:
     config = load(dataset, method)
     workdir = os.path.join(FLAGS.out, f"{dataset}_{method}")
     spec = wmgm.METHOD if method == "wmgm" else wsgm_method.METHOD
     if method == "wmgm":   # the coarse score model is WSGM's: copy it, train the generator only
       source = os.path.join(FLAGS.out, f"{dataset}_wsgm")
+      if not os.path.isdir(os.path.join(workdir, "coarse")) and not os.path.isdir(os.path.join(source, "coarse")):
+        raise SystemExit(f"error: --methods={','.join(FLAGS.methods)}: WMGM's coarse model is WSGM's, and {source} "
+                         "has none; list wsgm too")
       if not os.path.isdir(os.path.join(workdir, "coarse")):
         shutil.copytree(os.path.join(source, "coarse"), os.path.join(workdir, "coarse"))
         shutil.copy(os.path.join(source, "stats.npz"), os.path.join(workdir, "stats.npz"))
@@ -150,6 +155,9 @@ def cell(record):
 
 def main(argv):
   del argv
+  unknown = set(FLAGS.methods) - set(METHODS)
+  if unknown or not FLAGS.methods:
+    raise SystemExit(f"error: --methods={','.join(FLAGS.methods)}: choose from {','.join(METHODS)}")
   checkpoint.quiet_orbax_logs()
   os.makedirs(FLAGS.out, exist_ok=True)
   rows, counts, spreads = [], {}, {}

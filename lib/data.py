@@ -20,6 +20,9 @@ from lib.errors import InputError
 EMBEDDED = ("faces", "textures", "digits", "gaussian", "phi4")
 TFDS = ("celeb_a", "celeb_a_hq")
 TEXTURES = ("grass", "gravel", "brick")
+# Sets whose images are 8-bit levels u scaled to [-1, 1] as 2 u / 255 - 1 (textures: raw crops, exactly on that
+# grid; CelebA: 8-bit photos, resized): their likelihood is reported for uniformly dequantized data.
+EIGHT_BIT = ("textures",) + TFDS
 
 
 class DataError(InputError):

@@ -1,10 +1,14 @@
 """Probability-flow ODE likelihood (wsgm/likelihood.py) against closed-form Gaussian log-densities."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from wsgm import gaussian, likelihood, pyramid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +80,6 @@ def test_eval_mode_reports_bits_per_dim_per_scale(tiny_config, trained_workdir):
   """--mode=eval with eval.likelihood on a trained tiny WSGM: the per-scale shares sum to the total, every
   value is finite, and the JSON records the settings; WMGM (no score model for the details) is refused."""
   import json
-  import os
   from tests.overrides import override
   from wsgm import evaluation
   from wsgm.methods import wmgm, wsgm as wsgm_method
@@ -90,3 +93,44 @@ def test_eval_mode_reports_bits_per_dim_per_scale(tiny_config, trained_workdir):
   assert saved["settings"]["steps"] == 8 and saved["num_images"] == 8
   with pytest.raises(ValueError, match="no score model at every scale"):
     evaluation.likelihood_eval(c, trained_workdir, wmgm.METHOD, reference)
+
+
+def test_dequantize_fills_each_8bit_cell_uniformly():
+  """x = 2 u / 255 - 1 -> 2 (u + U) / 255 - 1: every value stays in its level's cell [x, x + 2/255), U's mean
+  is 1/2 and its variance 1/12 (within 5 standard errors), and the discrete bits/dim add log2(127.5)."""
+  u = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1))
+  x = jnp.asarray(2 * u / 255 - 1, jnp.float32)
+  y = np.asarray(likelihood.dequantize(x, jax.random.key(0)), np.float64)
+  fraction = (y - np.asarray(x, np.float64)) * 255 / 2
+  assert fraction.min() >= -1e-4 and fraction.max() < 1 + 1e-4
+  n = fraction.size
+  assert abs(fraction.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n) and abs(fraction.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / n)
+  assert likelihood.dequantized_bpd(np.array([-100.0]), 10)[0] == pytest.approx(100 / (10 * np.log(2)) + np.log2(127.5))
+
+
+def test_eval_dequantizes_8bit_data(tiny_config, trained_workdir, monkeypatch):
+  """A dataset of 8-bit levels (here the tiny faces, declared 8-bit) is scored at dequantized points: another
+  density value than the raw points', reported with the discrete data's bits/dim (+ log2(127.5)) and its error."""
+  from lib import data
+  from tests.overrides import override
+  from wsgm import evaluation
+  from wsgm.methods import wsgm as wsgm_method
+  c = override(tiny_config, **{"eval.likelihood": True, "eval.likelihood_images": 8, "eval.likelihood_steps": 8})
+  reference = evaluation.heldout(c, 8).reference
+  raw = evaluation.likelihood_eval(c, trained_workdir, wsgm_method.METHOD, reference)
+  assert "dequantized_bits_per_dim" not in raw
+  monkeypatch.setattr(data, "EIGHT_BIT", data.EIGHT_BIT + (c.data.name,))
+  result = evaluation.likelihood_eval(c, trained_workdir, wsgm_method.METHOD, reference)
+  assert result["dequantization"].startswith("uniform") and result["bits_per_dim"] != raw["bits_per_dim"]
+  assert result["dequantized_bits_per_dim"] == pytest.approx(result["bits_per_dim"] + np.log2(127.5), rel=1e-9)
+  assert result["dequantized_bits_per_dim_se"] == pytest.approx(result["bits_per_dim_se"], rel=1e-6)
+  # Paired comparisons (bench/likelihood_compare.py) take records of the same points only.
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("likelihood_compare", os.path.join(ROOT, "bench",
+                                                                                  "likelihood_compare.py"))
+  compare = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(compare)
+  same = compare.paired(result, result)
+  assert same["difference"] == 0 and same["se"] == 0 and same["a"] == result["bits_per_dim"]
+  with pytest.raises(ValueError, match="scored different points"):
+    compare.paired(result, raw)

@@ -21,6 +21,7 @@ WORKDIR/eval/<phi4 | config name>_steps.json, quality.png (metrics vs N with err
 radial spectrum and value histogram over the data's) and fields.png (rows: data, then the samples of the
 smallest and of the largest N).
 """
+import hashlib
 import os
 import time
 from typing import NamedTuple, Optional
@@ -326,6 +327,9 @@ def likelihood_eval(config, workdir, method: Method, reference: np.ndarray) -> d
   c = likelihood.from_config(config)
   images = jnp.asarray(reference[:config.eval.likelihood_images])
   parallel.check_divisible(len(images), "eval.likelihood_images (after capping at the held-out set)")
+  eight_bit = config.data.name in data.EIGHT_BIT
+  if eight_bit:   # the density of 8-bit levels is scored at uniformly dequantized points (wsgm/likelihood.py)
+    images = likelihood.dequantize(images, jax.random.key(config.seed + 3))
   models, stats = sampling.load_models(config, workdir, images.shape[-1], None, method)
   scores, levels = method.make_scores(config, models), config.pyramid.levels
   norm = stats if method.normalization == "standardize" else pyramid.ScaleUnits()
@@ -338,15 +342,21 @@ def likelihood_eval(config, workdir, method: Method, reference: np.ndarray) -> d
   total = sum(parts.values())
   bpd, bpd_se = metrics.bootstrap(np.mean, likelihood.bits_per_dim(total, total_dims))
   result = dict(config=config.name, levels=levels, num_images=len(images), seconds_per_image=seconds,
-                settings=c._asdict(), bits_per_dim=bpd, bits_per_dim_se=bpd_se, scales={})
+                settings=c._asdict(), bits_per_dim=bpd, bits_per_dim_se=bpd_se, scales={},
+                # for paired comparisons of two models on the same points (bench/likelihood_compare.py)
+                images_sha256=hashlib.sha256(np.asarray(images, np.float32).tobytes()).hexdigest(),
+                per_image_bits_per_dim=likelihood.bits_per_dim(total, total_dims).tolist())
   for name, ll in parts.items():   # each factor: its share of the image's bits/dim, and bits per own coefficient
     share, share_se = metrics.bootstrap(np.mean, likelihood.bits_per_dim(ll, total_dims))
     result["scales"][name] = dict(dims=dims[name], bits_per_dim_share=share, share_se=share_se,
                                   bits_per_coefficient=share * total_dims / dims[name])
-  if config.data.name in data.TFDS:   # 8-bit images in [-1, 1]: the discrete data's bits/dim
-    result["dequantized_bits_per_dim"] = float(np.mean(likelihood.dequantized_bpd(total, total_dims)))
+  if eight_bit:
+    result["dequantization"] = "uniform: x = 2 (u + U) / 255 - 1, U ~ U[0, 1)"
+    result["dequantized_bits_per_dim"], result["dequantized_bits_per_dim_se"] = metrics.bootstrap(
+        np.mean, likelihood.dequantized_bpd(total, total_dims))
   path = outputs.write_json_run(os.path.join(workdir, "eval"), f"{config.name}_likelihood", result)
   print(f"{config.name}: {bpd:.4f} +- {bpd_se:.4f} bits/dim over {len(images)} held-out images ("
         + ", ".join(f"{k} {v['bits_per_dim_share']:.4f}" for k, v in result["scales"].items())
-        + f"); {seconds:.2f} s per image; wrote {path}")
+        + ")" + (f", {result['dequantized_bits_per_dim']:.4f} bits/dim of the 8-bit data" if eight_bit else "")
+        + f"; {seconds:.2f} s per image; wrote {path}")
   return result
