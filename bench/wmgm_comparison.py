@@ -87,10 +87,10 @@ def run_dataset(dataset):
     spec = wmgm.METHOD if method == "wmgm" else wsgm_method.METHOD
     if method == "wmgm":   # the coarse score model is WSGM's: copy it, train the generator only
       source = os.path.join(FLAGS.out, f"{dataset}_wsgm")
-      if not os.path.isdir(os.path.join(workdir, "coarse")) and not os.path.isdir(os.path.join(source, "coarse")):
-        raise SystemExit(f"error: --methods={','.join(FLAGS.methods)}: WMGM's coarse model is WSGM's, and {source} "
-                         "has none; list wsgm too")
       if not os.path.isdir(os.path.join(workdir, "coarse")):
+        if not os.path.isdir(os.path.join(source, "coarse")):
+          raise SystemExit(f"error: --methods={','.join(FLAGS.methods)}: WMGM's coarse model is WSGM's, and "
+                           f"{source} has none; list wsgm too")
         shutil.copytree(os.path.join(source, "coarse"), os.path.join(workdir, "coarse"))
         shutil.copy(os.path.join(source, "stats.npz"), os.path.join(workdir, "stats.npz"))
     start = time.time()

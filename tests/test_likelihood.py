@@ -1,5 +1,6 @@
 """Probability-flow ODE likelihood (wsgm/likelihood.py) against closed-form Gaussian log-densities."""
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +10,7 @@ import pytest
 from wsgm import gaussian, likelihood, pyramid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +127,7 @@ def test_eval_dequantizes_8bit_data(tiny_config, trained_workdir, monkeypatch):
   assert result["dequantized_bits_per_dim"] == pytest.approx(result["bits_per_dim"] + np.log2(127.5), rel=1e-9)
   assert result["dequantized_bits_per_dim_se"] == pytest.approx(result["bits_per_dim_se"], rel=1e-6)
   # Paired comparisons (bench/likelihood_compare.py) take records of the same points only.
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("likelihood_compare", os.path.join(ROOT, "bench",
-                                                                                  "likelihood_compare.py"))
-  compare = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(compare)
+  import likelihood_compare as compare
   same = compare.paired(result, result)
   assert same["difference"] == 0 and same["se"] == 0 and same["a"] == result["bits_per_dim"]
   with pytest.raises(ValueError, match="scored different points"):
