@@ -2,7 +2,7 @@
 
 For every L of --sizes (beta = 0.68, lambda = 1; 2048 MCMC training fields and 512 held out per L, cached in
 runs/phi4_data): configs/phi4_wsgm.py:L (coarsest low-pass 8x8, J = log2(L/8)) and configs/phi4_sgm.py:L (one
-UNet halving down to 8x8), the same width and training steps, the configs' sampler. Stages (--stage):
+UNet halving down to 8x8), the same width and training steps, the configs' sampler (or --sampler). Stages (--stage):
 - run: train (or resume) and run the --mode=eval sweep over N (wsgm/evaluation.py) for every (L, method);
   (L, method) pairs are independent, so several processes may run this stage side by side;
 - time: seconds per sample of compiled sampling at every N, one (L, method) after the other, so that no
@@ -14,8 +14,8 @@ UNet halving down to 8x8), the same width and training steps, the configs' sampl
   phi4_sizes.png (steps to quality vs L, U4 vs N per L, seconds per sample vs L) and phi4_sizes_fields.png.
 - all (default): run, time, report.
 
-python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000
-The README's run, on one H100: the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes
+python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000 --sampler=euler_maruyama
+The README's run (Euler-Maruyama, the configs' sampler then), on one H100: the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes
 side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
 `--stage=report`. On 2 CPU cores the L = 64 pairs alone take hours.
 """
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from configs import phi4_sgm, phi4_wsgm  # noqa: E402
 from lib import checkpoint, data, outputs, phi4, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from wsgm import evaluation, sampling, train  # noqa: E402
+from wsgm import evaluation, sampling, solvers, train  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 METHODS = {"wsgm": phi4_wsgm, "sgm": phi4_sgm}
@@ -41,12 +41,16 @@ flags.DEFINE_list("sizes", ["16", "32", "64"], "Lattice sizes L = 8 * 2^J.")
 flags.DEFINE_list("methods", ["wsgm", "sgm"], "wsgm and/or sgm.")
 flags.DEFINE_list("steps", ["4", "8", "16", "32", "64", "128", "256"], "Steps per scale N swept.")
 flags.DEFINE_integer("train_steps", 0, "train.steps of every model (0: the configs' own).")
+flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for every "
+                    "model; empty: the configs' own.")
 flags.DEFINE_enum("stage", "all", ["all", "run", "time", "report"], "What to do (see the docstring).")
 FLAGS = flags.FLAGS
 
 
-def make_config(method: str, size: int, steps, train_steps: int = 0):
+def make_config(method: str, size: int, steps, train_steps: int = 0, sampler: str = ""):
   config = METHODS[method].get_config(str(size))
+  if sampler:
+    solvers.apply_spec(config.sampling, sampler)
   config.eval.steps_sweep = tuple(sorted(int(n) for n in steps))
   config.sampling.progress = False   # timed sampling without per-scale host callbacks
   if train_steps:
@@ -114,7 +118,8 @@ def summarize(sweep: dict, timing: dict, config) -> dict:
       device=(timing or {}).get("device"), steps_to_quality=reached, discretization_steps=disc,
       training_limited={name: rows[-1]["metrics"][name] for name in names},
       seconds_to_quality=at(reached["all"]),
-      network_evaluations_to_quality=None if reached["all"] is None else reached["all"] * scales,
+      network_evaluations_to_quality=next((r["network_evaluations_per_scale"] * scales for r in rows
+                                           if r["steps"] == reached["all"]), None),
       rows=[dict(steps=r["steps"], network_evaluations=r["network_evaluations_per_scale"] * scales,
                  seconds_per_sample=seconds.get(r["steps"]), metrics={k: r["metrics"][k] for k in names},
                  phi4=r["phi4"]) for r in rows])
@@ -253,7 +258,7 @@ def main(argv):
     if m not in METHODS:
       raise app.UsageError(f"--methods: {m!r} is not one of {sorted(METHODS)}")
   try:   # a bad size fails here, in one line, before anything runs
-    configs = {(s, m): make_config(m, s, steps, FLAGS.train_steps) for s in sizes for m in FLAGS.methods}
+    configs = {(s, m): make_config(m, s, steps, FLAGS.train_steps, FLAGS.sampler) for s in sizes for m in FLAGS.methods}
   except InputError as e:
     sys.exit(f"error: {e}")
   if FLAGS.stage in ("all", "run"):

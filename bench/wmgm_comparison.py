@@ -13,6 +13,7 @@ OUT/<data>_<method>_draws_N16.png (a row per x_J, a column per draw).
 
 python bench/wmgm_comparison.py --out=runs/wmgm_comparison                      # faces, ~40 min on 2 CPU cores
 python bench/wmgm_comparison.py --out=runs/wmgm_comparison --datasets=faces,textures
+--sampler=euler_maruyama: the README's tables (Euler-Maruyama, the configs' sampler then).
 """
 import json
 import os
@@ -28,13 +29,15 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lib import checkpoint, images as image_io, metrics, outputs, parallel, phi4, plots  # noqa: E402
-from wsgm import evaluation, sampling, train, wavelets  # noqa: E402
+from wsgm import evaluation, sampling, solvers, train, wavelets  # noqa: E402
 from wsgm.methods import wmgm, wsgm as wsgm_method  # noqa: E402
 
 flags.DEFINE_string("out", "runs/wmgm_comparison", "Output directory (workdirs inside).")
 flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_{sgm,wsgm,wmgm}.py.")
 flags.DEFINE_list("steps", ["4", "8", "16", "32"], "Reverse-SDE steps per scale N.")
 flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
+flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for the score "
+                    "models; empty: the configs' own.")
 flags.DEFINE_list("methods", ["sgm", "wsgm", "wmgm"], "Which of sgm, wsgm, wmgm (wmgm needs wsgm's coarse model: "
                   "listed, or trained before in the same --out).")
 FLAGS = flags.FLAGS
@@ -47,6 +50,8 @@ def load(dataset, method):
   c = importlib.import_module(f"configs.{dataset}_{method}").get_config()
   if FLAGS.train_steps:
     c.train.steps = c.train.checkpoint_every = FLAGS.train_steps
+  if FLAGS.sampler:
+    solvers.apply_spec(c.sampling, FLAGS.sampler)
   return c
 
 
@@ -62,8 +67,12 @@ def parameter_counts(config, workdir, method, channels):
   return counts
 
 
-def network_evaluations(method, levels, steps):
-  return {"sgm": steps, "wsgm": (levels + 1) * steps, "wmgm": steps + levels}[method]
+def network_evaluations(method, config):
+  """Network calls per image: the score models' per scale (solvers.network_evaluations), WMGM's generator once
+  per detail scale."""
+  s, levels = config.sampling, config.pyramid.levels
+  per_scale = solvers.network_evaluations(s.sampler, s.steps, s.corrector_steps, s.t_min)
+  return {"sgm": per_scale, "wsgm": (levels + 1) * per_scale, "wmgm": per_scale + levels}[method]
 
 
 def conditional_draws(config, workdir, method, reference, lowpasses=8, draws=8):
@@ -107,7 +116,7 @@ def run_dataset(dataset):
       images, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                              channels, spec)
       row = dict(dataset=dataset, method=method, steps=n, seconds_per_image=seconds, heldout=held.note,
-                 network_evaluations=network_evaluations(method, config.pyramid.levels, n),
+                 network_evaluations=network_evaluations(method, config),
                  metrics=evaluation.score(images, ref, config))
       if is_phi4:
         row["binder_u4"] = phi4.observables(images, config.data.phi4.beta, config.data.phi4.lam)["binder_u4"]

@@ -128,7 +128,7 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
   import numpy as np
   from configs import faces_wsgm
   from lib import parallel
-  from wsgm import pyramid
+  from wsgm import pyramid, solvers
   from wsgm.methods import wsgm as wsgm_method
 
   mesh, rows = parallel.data_mesh(), []
@@ -139,6 +139,7 @@ def measure(sizes, batch, steps, repeats, methods, dtypes=("float32",)):
     config.data.image_size, config.pyramid.levels = size, int(np.log2(size // 8)) if method == "wsgm" else 0
     config.train.batch_size = config.sampling.batch_size = batch
     config.sampling.steps = steps
+    solvers.apply_spec(config.sampling, "euler_maruyama")   # one network call per step
     config.model.dtype = dtype
     images = jax.random.normal(jax.random.key(0), (batch, size, size, 1))
     stats = pyramid.fit_stats(images, "haar", config.pyramid.levels) if config.pyramid.levels else None

@@ -71,8 +71,8 @@ def test_bench_per_size_path_runs_end_to_end(tmp_path):
           "data.phi4.samples_per_chain": 4, "data.phi4.burn_in": 100, "data.phi4.pilot": 200,
           "data.phi4.cache_dir": str(tmp_path / "cache"), "sampling.batch_size": 8, "eval.num_samples": 8,
           "eval.swd_directions": 8, "eval.swd_draws": 2, "eval.bootstrap": 5, "eval.swd_patches": 64}
-  config = override(phi4_sizes.make_config("sgm", 16, [4, 2]), **tiny)
-  assert (config.pyramid.levels, config.eval.steps_sweep) == (0, (2, 4))
+  config = override(phi4_sizes.make_config("sgm", 16, [4, 2], sampler="euler_maruyama"), **tiny)
+  assert (config.pyramid.levels, config.eval.steps_sweep, config.sampling.sampler) == (0, (2, 4), "euler_maruyama")
   wdir = phi4_sizes.workdir(str(tmp_path), 16, "sgm")
   sweep = phi4_sizes.run_one(config, wdir)
   timing = phi4_sizes.time_one(config, wdir)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import default, phi4_wsgm
 from wsgm import gaussian, sde, solvers
 
 LAM, T, STEPS, N_SAMPLES = 0.05, 3.0, 6, 400_000
@@ -39,26 +40,30 @@ def _coefficients(name, t, t_next):
   raise AssertionError(name)
 
 
-def _variance_2m(times):
-  """DPM-Solver++(2M) on (x, D_prev): x' = (s'/s) x + (a' - a s'/s) [(1 + 1/2r) D - D_prev / 2r], D = c(t) x."""
+def _variance_2m(times, stochastic=False):
+  """DPM-Solver++(2M) on (x, D_prev): x' = k x + w [(1 + 1/2r) D - D_prev / 2r] + b z, D = c(t) x, with
+  k = s'/s, w = a' - a s'/s, b = 0 (ODE), or, with e = a s' / (a' s) (= e^{-h}), k = e s'/s, w = a' (1 - e^2),
+  b = s' sqrt(1 - e^2) (SDE)."""
   cov = np.diag([1.0, 0.0])
   lam = lambda t: np.log(np.exp(-t) / np.sqrt(1 - np.exp(-2 * t))) if t > 0 else np.inf
   for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
     m, m_next, s, s_next = np.exp(-t), np.exp(-t_next), np.sqrt(1 - np.exp(-2 * t)), np.sqrt(1 - np.exp(-2 * t_next))
     c = m * LAM / _sigma2(t)
-    w = m_next - m * s_next / s
+    e = m * s_next / (m_next * s)
+    k, w, b2 = (e * s_next / s, m_next * (1 - e ** 2), s_next ** 2 * (1 - e ** 2)) if stochastic else \
+        (s_next / s, m_next - m * s_next / s, 0.0)
     if i == 0 or t_next == 0:
-      step = np.array([[s_next / s + w * c, 0.0], [c, 0.0]])
+      step = np.array([[k + w * c, 0.0], [c, 0.0]])
     else:
       r = (lam(t) - lam(times[i - 1])) / (lam(t_next) - lam(t))
-      step = np.array([[s_next / s + w * (1 + 0.5 / r) * c, -w * 0.5 / r], [c, 0.0]])
-    cov = step @ cov @ step.T
+      step = np.array([[k + w * (1 + 0.5 / r) * c, -w * 0.5 / r], [c, 0.0]])
+    cov = step @ cov @ step.T + np.diag([b2, 0.0])
   return cov[0, 0]
 
 
 def closed_form_variance(name, times):
-  if name == "dpm_solver_pp_2m":
-    return _variance_2m(times)
+  if name in ("dpm_solver_pp_2m", "dpm_solver_pp_2m_sde"):
+    return _variance_2m(times, stochastic=name.endswith("_sde"))
   v = 1.0
   for t, t_next in zip(times[:-1], times[1:]):
     if name == "euler_maruyama:corrector_steps=1":   # Langevin at t (step 2 (0.16 s)^2), then EM
@@ -138,20 +143,45 @@ def test_em_law_from_the_step_equals_the_independent_closed_form(times):
     np.testing.assert_allclose(got, want, rtol=1e-9)   # sampler_gains merges values of lam equal to 1e-11
 
 
-@pytest.mark.parametrize("spec, order", [("ddim", 1), ("dpm_solver_pp_2m", 2)])
-def test_deterministic_samplers_are_exact_in_the_limit(spec, order):
-  """DDIM(eta = 0) and DPM-Solver++(2M) with the exact score converge to the exact sample: mean gain 1 and
-  variance lam (up to the prior's e^{-T} and t_min's s^2 / lam offsets, ~1e-5 here), with the error falling
-  as steps^-order (log-SNR grid)."""
+@pytest.mark.parametrize("spec, order, limit", [("ddim", 1, 0.02), ("dpm_solver_pp_2m", 2, 1e-4),
+                                                 ("dpm_solver_pp_2m_sde", 2, 3e-4)])
+def test_exponential_integrators_are_exact_in_the_limit(spec, order, limit):
+  """DDIM(eta = 0), DPM-Solver++(2M) and its SDE form with the exact score converge to the exact law: mean
+  gain 1 and variance lam (up to the prior's e^{-T} and t_min's s^2 / lam offsets, ~1e-5 here), with the error
+  falling as steps^-order (log-SNR grid)."""
   lam = np.array([0.01, 0.3, 2.0])
   errors = []
   for steps in (64, 256, 1024):
     grid = np.asarray(sde.time_grid("logsnr", steps, 12.0, t_min=1e-8), np.float64)
     alpha, var = gaussian.sampler_gains(_stepper(spec), True, lam, grid)
     errors.append(max(np.abs(alpha - 1).max(), np.abs(var / lam - 1).max()))
-  assert errors[-1] < (0.02 if order == 1 else 1e-4), errors
+  assert errors[-1] < limit, errors
   for coarse, fine in zip(errors, errors[1:]):   # x4 steps: error / 4^order (within a factor 1.6)
     assert coarse / fine > 4 ** order / 1.6, errors
+
+
+def test_observed_run_returns_the_same_sample_and_one_observation_per_step(times):
+  """solvers.run's `observe` (a diagnostic) sees the state at the start of every step and changes nothing."""
+  score = lambda x, t: -x / (LAM * jnp.exp(-2 * t) - jnp.expm1(-2 * t))
+  x, grid, key = jax.random.normal(jax.random.key(1), (64,)), jnp.asarray(times, jnp.float32), jax.random.key(2)
+  stepper = _stepper("dpm_solver_pp_2m_sde")
+  plain = solvers.run(stepper, True, score, x, grid, key)
+  out, (norms, ts) = solvers.run(stepper, True, score, x, grid, key, observe=lambda y, t: (jnp.sum(y ** 2), t))
+  np.testing.assert_array_equal(out, plain)
+  assert norms.shape == (STEPS,) and float(norms[0]) == pytest.approx(float(jnp.sum(x ** 2)), rel=1e-6)
+  np.testing.assert_array_equal(ts, grid[:-1])
+
+
+def test_a_spec_is_the_same_sampler_in_every_config():
+  """apply_spec sets what a spec names and resets the rest to configs/default.py's values, whatever sampler the
+  config defaults to."""
+  defaults = default.get_config().sampling
+  assert solvers.SPEC_DEFAULTS == {field: defaults[field] for field in solvers.SPEC_FIELDS}
+  sampling = phi4_wsgm.get_config().sampling   # SDE-DPM-Solver++(2M), log-SNR grid, t_min > 0
+  assert (sampling.time_grid, sampling.t_min > 0) == ("logsnr", True)
+  solvers.apply_spec(sampling, "euler_maruyama:corrector_steps=1")
+  assert (sampling.sampler, sampling.corrector_steps, sampling.time_grid, sampling.t_min) == \
+      ("euler_maruyama", 1, "quadratic", 0.0)
 
 
 def test_em_gains_is_the_euler_maruyama_recursion(times):

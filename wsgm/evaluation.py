@@ -272,20 +272,20 @@ def plot_sweep(rows, reference, samples, out_dir, title, names):
 
 
 def sweep(config, workdir, method: Method, ref: Reference) -> dict:
-  """Every sampler of eval.samplers (specs, solvers.parse_spec; empty: config.sampling's own) at every N of
+  """Every sampler of eval.samplers (specs, solvers.apply_spec; empty: config.sampling's own) at every N of
   eval.steps_sweep (ascending), on the same reference and the same sample seed."""
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   reference, names = ref.heldout.reference, tuple(config.eval.quality_metrics)
   specs = tuple(config.eval.samplers) or (config.sampling.sampler,)
-  overrides = {spec: solvers.parse_spec(spec) for spec in specs}   # every spec checked before sampling starts
+  for spec in specs:   # every spec checked before sampling starts
+    solvers.parse_spec(spec)
   print(f"{config.name}: {len(reference)} samples per N vs {ref.heldout.note}")
   rows, samples = [], []
   for spec in specs:
     for n in sorted(config.eval.steps_sweep):
       run = config.copy_and_resolve_references()
-      for field, value in overrides[spec].items():
-        run.sampling[field] = value
+      solvers.apply_spec(run.sampling, spec)
       run.sampling.steps = n
       generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
                                                 reference.shape[-1], method)

@@ -14,7 +14,7 @@ differentiates the same step to get the sampler's exact output law when the scor
 Notation: a = e^{-t}, s = sqrt(1 - e^{-2t}) (sde.mean_coeff, sde.std), D(x, t) = (x + s^2 score) / a the
 denoised (data) prediction, eps = -s score the noise prediction, lambda = log(a / s) half the log-SNR.
 """
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 from absl import logging
 import jax
@@ -101,19 +101,39 @@ def _half_log_snr(t):
   return jnp.log(sde.mean_coeff(t) / sde.std(t))
 
 
+def _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next):
+  """What both forms of DPM-Solver++(2M) share: D = D(x, t) and the multistep estimate D + (D - D_prev) / (2r),
+  r = (lambda - lambda_prev) / h, h = lambda' - lambda. The first step (no D_prev) and the one landing on
+  t = 0 (lambda' = inf) use D itself (first order)."""
+  d = denoised(score_fn, x, t)
+  second = (t_prev > t) & (t_next > 0)
+  lam = _half_log_snr(t)
+  h = jnp.where(second, _half_log_snr(jnp.where(second, t_next, 1.0)) - lam, 1.0)
+  r = jnp.where(second, (lam - _half_log_snr(jnp.where(second, t_prev, 1.0))) / h, 1.0)
+  return d, jnp.where(second, d + (0.5 / r) * (d - d_prev), d)
+
+
 def _dpm_solver_pp_2m(carry, score_fn, t_prev, t, t_next, noise):
   """DPM-Solver++(2M) (Lu et al. 2022), multistep in the data prediction: with h = lambda' - lambda and
   r = (lambda - lambda_prev) / h, x' = (s'/s) x + a' (1 - e^{-h}) [(1 + 1/(2r)) D - D_prev / (2r)]. The first
   step, and the last one when it lands on t = 0 (lambda' = inf), are first order (= DDIM, eta = 0)."""
   x, d_prev = carry
   a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
-  d = denoised(score_fn, x, t)
-  second = (t_prev > t) & (t_next > 0)
-  lam = _half_log_snr(t)
-  h = jnp.where(second, _half_log_snr(jnp.where(second, t_next, 1.0)) - lam, 1.0)
-  r = jnp.where(second, (lam - _half_log_snr(jnp.where(second, t_prev, 1.0))) / h, 1.0)
-  d_use = jnp.where(second, (1.0 + 0.5 / r) * d - (0.5 / r) * d_prev, d)
+  d, d_use = _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next)
   return (s_next / s * x + (a_next - a * s_next / s) * d_use, d)
+
+
+def _dpm_solver_pp_2m_sde(carry, score_fn, t_prev, t, t_next, noise):
+  """SDE-DPM-Solver++(2M) (Lu et al. 2022, the reverse SDE's exponential integrator in the data prediction;
+  k-diffusion's dpmpp_2m_sde, midpoint form): with e^{-h} = a s' / (a' s),
+  x' = (s'/s) e^{-h} x + a' (1 - e^{-2h}) [D + (D - D_prev) / (2r)] + s' sqrt(1 - e^{-2h}) z.
+  Its first order (the first step, and the last one when it lands on t = 0) is the ancestral sampler."""
+  x, d_prev = carry
+  a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+  d, d_use = _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next)
+  decay = a * s_next / (a_next * s)           # e^{-h}, exactly 0 when landing on t = 0
+  keep = jnp.where(decay > 0, -jnp.expm1(2.0 * jnp.log(jnp.where(decay > 0, decay, 1.0))), 1.0)   # 1 - e^{-2h}
+  return (decay * s_next / s * x + a_next * keep * d_use + s_next * jnp.sqrt(keep) * noise[0], d)
 
 
 def _with_corrector(stepper: Stepper, steps: int, snr: float) -> Stepper:
@@ -136,6 +156,7 @@ STEPPERS = {
     "ode_heun": lambda eta: Stepper(_ode_heun, 0),
     "ddim": lambda eta: Stepper(_ddim(eta), 1 if eta else 0),
     "dpm_solver_pp_2m": lambda eta: Stepper(_dpm_solver_pp_2m, 0, 1),
+    "dpm_solver_pp_2m_sde": lambda eta: Stepper(_dpm_solver_pp_2m_sde, 1, 1),
 }
 
 
@@ -158,18 +179,21 @@ def _noise(key, count, like):
 
 
 def run(stepper: Stepper, final_denoise: bool, score_fn: ScoreFn, x: jax.Array, times: jax.Array,
-        key: jax.Array) -> jax.Array:
-  """Scan `stepper` over `times` (then, with final_denoise, one Tweedie step from times[-1])."""
+        key: jax.Array, observe: Optional[Callable] = None):
+  """Scan `stepper` over `times` (then, with final_denoise, one Tweedie step from times[-1]). With `observe`
+  (a diagnostic), returns (x_0, observe(x, t) stacked over the steps, taken at the start of each)."""
   carry = (x,) + (jnp.zeros_like(x),) * stepper.history
   keys = jax.random.split(key, times.shape[0] - 1)
   t_prev = jnp.concatenate([times[:1], times[:-2]])
 
   def body(carry, inp):
     tp, t, t_next, k = inp
-    return stepper.step(carry, score_fn, tp, t, t_next, _noise(k, stepper.noises, carry[0])), None
+    seen = observe(carry[0], t) if observe else None
+    return stepper.step(carry, score_fn, tp, t, t_next, _noise(k, stepper.noises, carry[0])), seen
 
-  carry, _ = lax.scan(body, carry, (t_prev, times[:-1], times[1:], keys))
-  return denoised(score_fn, carry[0], times[-1]) if final_denoise else carry[0]
+  carry, seen = lax.scan(body, carry, (t_prev, times[:-1], times[1:], keys))
+  out = denoised(score_fn, carry[0], times[-1]) if final_denoise else carry[0]
+  return (out, seen) if observe else out
 
 
 def make_sampler(name: str, eta: float = 0.0, corrector_steps: int = 0, snr: float = 0.16,
@@ -294,6 +318,18 @@ def parse_spec(spec: str) -> dict:
                        f"{SPEC_FIELDS[key.strip()].__name__}") from None
   stepper_of(out)   # checks the sampler fields
   return out
+
+
+# What a sampler spec leaves unnamed: configs/default.py's sampling values (a test keeps them equal), so a spec
+# means the same sampler in every config, whatever sampler that config defaults to.
+SPEC_DEFAULTS = {"eta": 0.0, "corrector_steps": 0, "snr": 0.16, "time_grid": "quadratic", "rho": 7.0, "t_min": 0.0}
+
+
+def apply_spec(sampling, spec: str) -> None:
+  """Set config.sampling to the sampler a spec describes: the fields it names, the others at SPEC_DEFAULTS
+  (e.g. 'euler_maruyama' is Euler-Maruyama on the quadratic grid to t = 0 in a config defaulting to another)."""
+  for field, value in {**SPEC_DEFAULTS, **parse_spec(spec)}.items():
+    sampling[field] = value
 
 
 def network_evaluations(sampler: str, steps: int, corrector_steps: int = 0, t_min: float = 0.0) -> int:
