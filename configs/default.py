@@ -104,7 +104,8 @@ def get_config():
   c.eval.quality_metrics = ("log_spectrum_error", "pixel_histogram_w1")
   c.eval.steps_sweep = ()         # e.g. (4, 8, 16, 32): eval at each N steps per scale (wsgm/evaluation.py)
   c.eval.samplers = ()            # ... for each of these sampler specs (e.g. "ddim", "dpm_solver_pp_2m:t_min=0.002";
-                                  # wsgm/solvers.parse_spec); empty: sampling.sampler
+                                  # wsgm/solvers.apply_spec: the fields a spec does not name take the defaults
+                                  # of this file, not the config's); empty: config.sampling as it is
   c.eval.likelihood = False       # eval = bits/dim per scale through the probability-flow ODE (wsgm/likelihood.py)
   c.eval.likelihood_images = 64   # held-out images scored
   c.eval.likelihood_steps = 128   # Heun steps, log-spaced in t from likelihood_t_min to sde.T
