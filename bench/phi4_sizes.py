@@ -2,7 +2,8 @@
 
 For every L of --sizes (beta = 0.68, lambda = 1; 2048 MCMC training fields and 512 held out per L, cached in
 runs/phi4_data): configs/phi4_wsgm.py:L (coarsest low-pass 8x8, J = log2(L/8)) and configs/phi4_sgm.py:L (one
-UNet halving down to 8x8), the same width and training steps, the configs' sampler (or --sampler). Stages (--stage):
+UNet halving down to 8x8), the same width and training steps, the configs' sampler (or --sampler).
+Stages (--stage):
 - run: train (or resume) and run the --mode=eval sweep over N (wsgm/evaluation.py) for every (L, method);
   (L, method) pairs are independent, so several processes may run this stage side by side;
 - time: seconds per sample of compiled sampling at every N, one (L, method) after the other, so that no
@@ -15,8 +16,8 @@ UNet halving down to 8x8), the same width and training steps, the configs' sampl
 - all (default): run, time, report.
 
 python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000 --sampler=euler_maruyama
-The README's run (Euler-Maruyama, the configs' sampler then), on one H100: the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes
-side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
+The README's run (Euler-Maruyama, the configs' sampler then), on one H100: the six (L, method) pairs as six
+`--stage=run --sizes=L --methods=M` processes side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
 `--stage=report`. On 2 CPU cores the L = 64 pairs alone take hours.
 """
 import json

@@ -18,9 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from lib import checkpoint, phi4  # noqa: E402
 from wsgm import pyramid, sampling, sde, solvers  # noqa: E402

@@ -277,7 +277,8 @@ def sweep(config, workdir, method: Method, ref: Reference) -> dict:
   out_dir = os.path.join(workdir, "eval")
   os.makedirs(out_dir, exist_ok=True)
   reference, names = ref.heldout.reference, tuple(config.eval.quality_metrics)
-  specs = tuple(config.eval.samplers) or (config.sampling.sampler,)
+  given = tuple(config.eval.samplers)
+  specs = given or (config.sampling.sampler,)   # none given: config.sampling as it is, labelled by its sampler
   for spec in specs:   # every spec checked before sampling starts
     solvers.parse_spec(spec)
   print(f"{config.name}: {len(reference)} samples per N vs {ref.heldout.note}")
@@ -285,7 +286,8 @@ def sweep(config, workdir, method: Method, ref: Reference) -> dict:
   for spec in specs:
     for n in sorted(config.eval.steps_sweep):
       run = config.copy_and_resolve_references()
-      solvers.apply_spec(run.sampling, spec)
+      if given:
+        solvers.apply_spec(run.sampling, spec)
       run.sampling.steps = n
       generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
                                                 reference.shape[-1], method)
