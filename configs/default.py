@@ -66,6 +66,7 @@ def get_config():
   c.model.attn_resolutions = ()
   c.model.dropout = 0.0
   c.model.norm_groups = 8
+  c.model.padding = "SAME"       # the 3x3 convolutions' edges: "SAME" (zeros) or "CIRCULAR" (periodic fields)
   c.model.dtype = "float32"      # compute dtype: "bfloat16" runs the UNet in bf16 on float32 parameters, optimizer
                                  # state and losses (not part of what a checkpoint is: bf16 can sample f32 runs)
   c.model.param_dtype = "float32"  # "bfloat16" stores parameters, gradients, Adam moments and EMA in bf16
@@ -156,6 +157,7 @@ def get_config():
   c.wmgm.generator.num_res_blocks = 1
   c.wmgm.generator.attn_resolutions = ()
   c.wmgm.generator.norm_groups = 8
+  c.wmgm.generator.padding = "SAME"
   c.wmgm.discriminator = ml_collections.ConfigDict()
   c.wmgm.discriminator.width = 32
   c.wmgm.discriminator.depth = 2

@@ -212,6 +212,9 @@ def _as_json(config) -> dict:
 # Fields under an architecture prefix that say how a model computes, not what was trained: they may differ
 # between the runs of one workdir (float32 weights sampled with bfloat16 compute).
 COMPUTE_FIELDS = ("model.dtype",)
+# Fields added to the configs after workdirs were made without them: a saved config that lacks one was made
+# with this value (what the code did before the field existed).
+LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME"}
 
 
 def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
@@ -227,6 +230,7 @@ def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
     raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); it records how this workdir was made: "
                      "restore it, or use a new --workdir") from None
   now = _flatten(_as_json(config))
+  saved = {**{k: v for k, v in LATER_FIELDS.items() if k in now}, **saved}
   differ = sorted(k for k in set(saved) | set(now) if k not in COMPUTE_FIELDS
                   and any(k == p or k.startswith(p + ".") for p in must_match) and saved.get(k) != now.get(k))
   if differ:

@@ -47,6 +47,21 @@ def log_spectrum_error(generated: np.ndarray, reference: np.ndarray) -> float:
   return log_spectrum_distance(radial_power(generated).mean(0), radial_power(reference).mean(0))
 
 
+def shell_log_ratios(generated, target, paired, rng, draws):
+  """Per shell |k| >= 1: log of the mean radial power ratio, its bootstrap se, and the log-spectrum error
+  (mean |log ratio| over shells) with its se. Paired: the same indices resample both sets."""
+  pg, pt = radial_power(generated)[:, 1:], radial_power(target)[:, 1:]
+  value = np.log(pg.mean(0) / pt.mean(0))
+  boot = []
+  for _ in range(draws):
+    i = rng.integers(0, len(pg), len(pg))
+    k = i if paired else rng.integers(0, len(pt), len(pt))
+    boot.append(np.log(pg[i].mean(0) / pt[k].mean(0)))
+  boot = np.array(boot)
+  return {"log_ratio": value.tolist(), "log_ratio_se": boot.std(0).tolist(),
+          "error": float(np.abs(value).mean()), "error_se": float(np.abs(boot).mean(1).std())}
+
+
 def quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
   """np.quantile(values, q) (linear interpolation) by one full sort: far faster than its partition for
   thousands of q."""

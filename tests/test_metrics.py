@@ -117,3 +117,17 @@ def test_fast_quantiles_equal_numpy():
   x = np.random.default_rng(0).standard_normal(1001)
   q = metrics.quantile_grid(x.size)
   np.testing.assert_allclose(metrics.quantiles(x, q), np.quantile(x, q), rtol=0, atol=1e-12)
+
+
+def test_log_ratios_exact_and_paired():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(64, 16, 16, 1))
+  same = metrics.shell_log_ratios(a, a, True, rng, 20)
+  assert same["error"] == 0 and same["error_se"] == 0 and not np.any(same["log_ratio_se"])
+  double = metrics.shell_log_ratios(2 * a, a, True, rng, 20)   # 4x the power in every shell, whatever the draw
+  np.testing.assert_allclose(double["log_ratio"], np.log(4), rtol=1e-12)
+  np.testing.assert_allclose(double["log_ratio_se"], 0, atol=1e-12)
+  assert len(double["log_ratio"]) == 8                          # shells |k| = 1 .. 8 of a 16 x 16 grid
+  # Unpaired, two draws of white noise: no bias, only noise, and the bootstrap sees that noise.
+  other = metrics.shell_log_ratios(a, rng.normal(size=a.shape), False, rng, 200)
+  assert other["error"] < 4 * other["error_se"] + 0.05 and min(other["log_ratio_se"]) > 0

@@ -102,6 +102,33 @@ def test_mismatched_config_is_refused_and_nothing_is_touched(tiny_config, tmp_pa
   assert json.load(open(tmp_path / "config.json"))["train"]["steps"] == 8
 
 
+def test_workdir_made_before_model_padding_existed_reads_as_zero_padding(tiny_config, tmp_path):
+  checkpoint.write_or_check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)
+  saved = json.load(open(tmp_path / "config.json"))
+  del saved["model"]["padding"]                     # as written by the code before the field
+  json.dump(saved, open(tmp_path / "config.json", "w"))
+  checkpoint.check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)   # SAME: accepted
+  with pytest.raises(ValueError, match="model.padding: saved 'SAME' vs given 'CIRCULAR'"):
+    checkpoint.check_config(str(tmp_path), override(tiny_config, **{"model.padding": "CIRCULAR"}),
+                            wsgm_method.ARCHITECTURE_FIELDS)
+
+
+@pytest.mark.parametrize("padding, equivariant", [("CIRCULAR", True), ("SAME", False)])
+def test_circular_padding_makes_the_unet_commute_with_periodic_shifts(padding, equivariant):
+  """A field on a torus (phi^4, Gaussian fields): with periodic convolutions the score network of a shifted
+  field is the shifted score (for shifts by a multiple of its stride, 2 for one halving); zero padding is not."""
+  from wsgm.models.unet import UNet
+  model = UNet(out_channels=3, base_channels=8, channel_mult=(1, 2), norm_groups=4, padding=padding)
+  x, cond = jax.random.normal(jax.random.key(0), (2, 8, 8, 3)), jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
+  t = jnp.array([0.3, 2.0])
+  params = model.init(jax.random.key(2), x, t, cond)
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape), params)   # no zero layers
+  shift = lambda a: jnp.roll(a, (2, -4), axis=(1, 2))
+  out, shifted = model.apply(params, x, t, cond), model.apply(params, shift(x), t, shift(cond))
+  assert np.allclose(shift(out), shifted, atol=1e-5) == equivariant
+  assert float(jnp.abs(out).mean()) > 0.1
+
+
 def test_unknown_train_scale_is_refused(tiny_config):
   with pytest.raises(ValueError, match=r"train.scale='7'.*'coarse', 'scale_1'"):
     train.selected_models(override(tiny_config, **{"train.scale": "7"}), wsgm_method.METHOD)
@@ -112,6 +139,7 @@ def test_unknown_train_scale_is_refused(tiny_config):
     ({"pyramid.levels": 5}, r"not divisible by 2\^J = 32"),
     ({"model.channel_mult": (1, 2, 2, 2, 2)}, "the 8x8 coarsest grid cannot"),
     ({"model.norm_groups": 3}, "norm_groups=3"),
+    ({"model.padding": "WRAP"}, r"model.padding='WRAP': use one of \('SAME', 'CIRCULAR'\)"),
     ({"pyramid.wavelet": "coif99"}, "unknown wavelet 'coif99'"),
 ])
 def test_bad_config_is_refused(tiny_config, overrides, message):

@@ -75,7 +75,7 @@ def make_generator_model(config, channels: int) -> UNet:
   g = config.wmgm.generator
   return UNet(out_channels=3 * channels, base_channels=g.base_channels, channel_mult=tuple(g.channel_mult),
               num_res_blocks=g.num_res_blocks, attn_resolutions=tuple(g.attn_resolutions), dropout=0.0,
-              norm_groups=g.norm_groups)
+              norm_groups=g.norm_groups, padding=g.padding)
 
 
 def generate_details(model, params, z, low_normalized):

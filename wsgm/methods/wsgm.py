@@ -56,7 +56,8 @@ def make_model(config, name: str, channels: int) -> UNet:
   out = channels if name == "coarse" else 3 * channels
   return UNet(out_channels=out, base_channels=m.base_channels, channel_mult=tuple(m.channel_mult),
               num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-              norm_groups=m.norm_groups, dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype))
+              norm_groups=m.norm_groups, dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype),
+              padding=m.padding)
 
 
 def loss_fn(params, model, target, cond, key, T, time_grid, train=True):

@@ -20,6 +20,9 @@ import jax.numpy as jnp
 from lib.errors import InputError
 
 
+PADDINGS = ("SAME", "CIRCULAR")
+
+
 def check_config(m, field: str, grid: int) -> None:
   """UNet fields `m` (named `field` in messages, e.g. "model") against the grid it runs on: every halving
   must divide the grid and every level's width must divide into the GroupNorm groups."""
@@ -27,6 +30,9 @@ def check_config(m, field: str, grid: int) -> None:
   if grid % 2 ** (len(mult) - 1):
     raise InputError(f"{field}.channel_mult={mult} halves the grid {len(mult) - 1} times; the {grid}x{grid} "
                      f"coarsest grid cannot")
+  if m.padding not in PADDINGS:
+    raise InputError(f"{field}.padding={m.padding!r}: use one of {PADDINGS} (SAME: zeros beyond the image's "
+                     "edges; CIRCULAR: periodic, for fields on a torus)")
   for k in mult:
     if (m.base_channels * k) % m.norm_groups:
       raise InputError(f"{field}.base_channels * {k} is not divisible by {field}.norm_groups={m.norm_groups}")
@@ -50,17 +56,18 @@ class ResBlock(nn.Module):
   dropout: float
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  padding: str = "SAME"
 
   @nn.compact
   def __call__(self, x, temb, train):
     h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(x))
-    h = nn.Conv(self.channels, (3, 3), dtype=self.dtype, param_dtype=self.param_dtype)(h)
+    h = nn.Conv(self.channels, (3, 3), padding=self.padding, dtype=self.dtype, param_dtype=self.param_dtype)(h)
     dense = nn.Dense(self.channels, dtype=self.dtype, param_dtype=self.param_dtype)
     h = h + dense(nn.swish(temb))[:, None, None, :]
     h = nn.swish(nn.GroupNorm(self.groups, dtype=self.dtype, param_dtype=self.param_dtype)(h))
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    h = nn.Conv(self.channels, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype,
-                param_dtype=self.param_dtype)(h)
+    h = nn.Conv(self.channels, (3, 3), padding=self.padding, kernel_init=nn.initializers.zeros,
+                dtype=self.dtype, param_dtype=self.param_dtype)(h)
     if x.shape[-1] != self.channels:
       x = nn.Conv(self.channels, (1, 1), dtype=self.dtype, param_dtype=self.param_dtype)(x)
     return (x + h) / jnp.sqrt(2.0).astype(h.dtype)
@@ -90,18 +97,20 @@ class UNet(nn.Module):
   norm_groups: int = 8
   dtype: Any = jnp.float32        # compute dtype
   param_dtype: Any = jnp.float32  # parameters (and so the optimizer state); float32 unless memory-bound
+  padding: str = "SAME"           # every 3x3 convolution's: "SAME" (zeros) or "CIRCULAR" (periodic images)
 
   @nn.compact
   def __call__(self, x, t, cond: Optional[jax.Array] = None, train: bool = False):
     """x: (N, H, W, C) noisy input; t: (N,) times; cond: (N, H, W, Cc) or None."""
     temb = sinusoidal_embedding(noise_feature(t), self.base_channels)
     dense = lambda features: nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype)
-    conv = lambda features, **kw: nn.Conv(features, (3, 3), dtype=self.dtype, param_dtype=self.param_dtype, **kw)
+    conv = lambda features, **kw: nn.Conv(features, (3, 3), padding=self.padding, dtype=self.dtype,
+                                          param_dtype=self.param_dtype, **kw)
     temb = dense(4 * self.base_channels)(nn.swish(dense(4 * self.base_channels)(temb)))
     h = x if cond is None else jnp.concatenate([x, cond], axis=-1)
     h = conv(self.base_channels)(h)
     skips = [h]
-    block = lambda ch: ResBlock(ch, self.norm_groups, self.dropout, self.dtype, self.param_dtype)
+    block = lambda ch: ResBlock(ch, self.norm_groups, self.dropout, self.dtype, self.param_dtype, self.padding)
     for level, mult in enumerate(self.channel_mult):
       for _ in range(self.num_res_blocks):
         h = block(self.base_channels * mult)(h, temb, train)
