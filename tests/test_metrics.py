@@ -119,7 +119,7 @@ def test_fast_quantiles_equal_numpy():
   np.testing.assert_allclose(metrics.quantiles(x, q), np.quantile(x, q), rtol=0, atol=1e-12)
 
 
-def test_log_ratios_exact_and_paired():
+def test_shell_log_ratios_exact_and_paired():
   rng = np.random.default_rng(0)
   a = rng.normal(size=(64, 16, 16, 1))
   same = metrics.shell_log_ratios(a, a, True, rng, 20)
