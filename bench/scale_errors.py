@@ -13,8 +13,8 @@ With the config's sampler (`--steps` overrides its N), on the 2 x `--samples` he
   against the floor set itself, image by image with the same low-pass, so the low-pass's sampling noise cancels
   and what is left is the error of the generated details (`paired`); and against the reference set, the
   eval's metric with the coarser scales exact (`vs reference`, same floor as `full`).
-Per radial shell |k| of the output grid: log(P_generated / P_target) with its bootstrap standard error (pairs
-resampled together), so one sees at which frequencies, and from which model, an error comes.
+Per radial shell |k| of the output grid: log(P_generated / P_target) with its bootstrap standard error (the
+generated images resampled, the target fixed, as in the eval; pairs resampled together), so one sees at which frequencies, and from which model, an error comes.
 
   python bench/scale_errors.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_w20 --steps=16,64
 """
@@ -56,15 +56,13 @@ def main(argv):
   if held.floor_set is None:
     raise SystemExit(held.note)
   ref, floor = held.reference, held.floor_set
-  rng = np.random.default_rng(0)
   mesh = parallel.data_mesh()
   names = None if FLAGS.models == ["all"] else FLAGS.models
   models, stats = sampling.load_models(config, FLAGS.workdir, ref.shape[-1], names, wsgm_method.METHOD)
   floor_lows, _ = wavelets.analyze(floor, wavelet, levels)
   ref_lows, _ = wavelets.analyze(ref, wavelet, levels)
   floor_lows, ref_lows = (floor,) + tuple(map(np.asarray, floor_lows)), (ref,) + tuple(map(np.asarray, ref_lows))
-  ratios = lambda generated, target, paired: metrics.shell_log_ratios(generated, target, paired, rng,
-                                                                     FLAGS.bootstrap)
+  ratios = lambda generated, target, paired: metrics.shell_log_ratios(generated, target, paired, FLAGS.bootstrap)
   rows = {"floor": ratios(floor, ref, False), "floor coarse": ratios(floor_lows[-1], ref_lows[-1], False)}
   _, conditionals = wsgm_method.score_functions(models, levels)
   for steps in map(int, FLAGS.steps):
@@ -79,7 +77,7 @@ def main(argv):
     for j in range(levels, 0, -1):
       if names is not None and f"scale_{j}" not in names:
         continue
-      one = jax.jit(lambda k, low, j=j: pyramid.merge(low, draw(j, k, stats.lowpass(low, j))[0], j, stats, wavelet))
+      one = jax.jit(lambda k, low, j=j: pyramid.refine(k, low, j, draw, stats, wavelet, last=j).image)
       rows[f"N={steps} scale_{j} alone"] = ratios(np.asarray(one(key, floor_lows[j])), floor_lows[j - 1], True)
       if names is None and j > 1:
         x = np.asarray(wsgm_method.make_super_resolver(config, models, stats, j, mesh)(key, floor_lows[j]).image)

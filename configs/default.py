@@ -54,6 +54,7 @@ def get_config():
   c.data.phi4.beta = 0.68
   c.data.phi4.lam = 1.0
   c.data.phi4.chains = 256
+  c.data.phi4.test_chains = 0    # chains of the held-out run (its own seed); 0: a quarter of data.phi4.chains
   c.data.phi4.samples_per_chain = 16
   c.data.phi4.burn_in = 4000
   c.data.phi4.pilot = 4000

@@ -96,12 +96,17 @@ def _gaussian(cfg, split):
 
 
 def phi4_params(cfg, split):
-  """The MCMC run (lib/phi4.Phi4) of a phi4 split: the test split is an independent run (other seed, a
-  quarter of the chains)."""
+  """The MCMC run (lib/phi4.Phi4) of a phi4 split: the test split is an independent run (other seed,
+  data.phi4.test_chains chains, or a quarter of the training chains when that is 0)."""
   from lib import phi4
   c = cfg.phi4
+  test_chains = c.get("test_chains", 0)
+  if test_chains < 0:
+    raise DataError(f"data.phi4.test_chains={test_chains}: need a number of chains >= 1, or 0 for a quarter of "
+                    f"data.phi4.chains")
+  chains = c.chains if split == "train" else test_chains or max(c.chains // 4, 1)
   return phi4.Phi4(size=cfg.image_size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain,
-                   chains=c.chains if split == "train" else max(c.chains // 4, 1), burn_in=c.burn_in,
+                   chains=chains, burn_in=c.burn_in,
                    pilot=c.pilot, seed=cfg.seed + (0 if split == "train" else 1))
 
 

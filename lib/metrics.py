@@ -47,19 +47,21 @@ def log_spectrum_error(generated: np.ndarray, reference: np.ndarray) -> float:
   return log_spectrum_distance(radial_power(generated).mean(0), radial_power(reference).mean(0))
 
 
-def shell_log_ratios(generated, target, paired, rng, draws):
+def shell_log_ratios(generated, target, paired, resamples: int = 200, seed: int = 0):
   """Per shell |k| >= 1: log of the mean radial power ratio, its bootstrap se, and the log-spectrum error
-  (mean |log ratio| over shells) with its se. Paired: the same indices resample both sets."""
+  (mean |log ratio| over shells) with its se. The bootstrap (`bootstrap`) resamples the generated images only,
+  the target held fixed, as the evaluation does (the target's own noise is the noise floor's business); paired
+  (generated[i] made from target[i]'s low-pass): the same indices resample both."""
   pg, pt = radial_power(generated)[:, 1:], radial_power(target)[:, 1:]
-  value = np.log(pg.mean(0) / pt.mean(0))
-  boot = []
-  for _ in range(draws):
-    i = rng.integers(0, len(pg), len(pg))
-    k = i if paired else rng.integers(0, len(pt), len(pt))
-    boot.append(np.log(pg[i].mean(0) / pt[k].mean(0)))
-  boot = np.array(boot)
-  return {"log_ratio": value.tolist(), "log_ratio_se": boot.std(0).tolist(),
-          "error": float(np.abs(value).mean()), "error_se": float(np.abs(boot).mean(1).std())}
+  pt_mean = pt.mean(0)
+
+  def statistic(s):
+    ratio = np.log(s["g"].mean(0) / (s["t"].mean(0) if paired else pt_mean))
+    return {"log_ratio": ratio, "error": np.abs(ratio).mean()}
+
+  value, se = bootstrap(statistic, {"g": pg, "t": pt} if paired else {"g": pg}, resamples, seed)
+  return {"log_ratio": value["log_ratio"].tolist(), "log_ratio_se": se["log_ratio"].tolist(),
+          "error": value["error"], "error_se": se["error"]}
 
 
 def quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -163,16 +165,22 @@ def laplacian_swd(generated, reference, directions=128, patch=7, patches_per_lev
 def bootstrap(statistic, samples, resamples: int = 200, seed: int = 0, value=None):
   """(statistic(samples), its bootstrap standard error); samples (an array, or a dict of arrays with one
   leading axis of the same length) are resampled with replacement along axis 0. A statistic returning a
-  dict of floats gets a dict of standard errors. value: statistic(samples), when the caller has it."""
+  dict of floats gets a dict of standard errors; an array-valued statistic (or dict entry) gets an array of
+  them, element by element. value: statistic(samples), when the caller has it."""
   rng = np.random.default_rng(seed)
   n = len(samples) if not isinstance(samples, dict) else len(next(iter(samples.values())))
   take = (lambda i: samples[i]) if not isinstance(samples, dict) else (lambda i: {k: v[i] for k, v in samples.items()})
   value = statistic(samples) if value is None else value
   values = [statistic(take(rng.integers(0, n, n))) for _ in range(resamples)]
   if isinstance(value, dict):
-    return ({k: float(v) for k, v in value.items()},
-            {k: float(np.std([v[k] for v in values])) for k in value})
-  return float(value), float(np.std(values))
+    return ({k: _float_or_array(v) for k, v in value.items()},
+            {k: _float_or_array(np.std([v[k] for v in values], axis=0)) for k in value})
+  return _float_or_array(value), _float_or_array(np.std(values, axis=0))
+
+
+def _float_or_array(v):
+  """A scalar statistic as a float, a vector one (e.g. per shell) as a float array."""
+  return float(v) if np.ndim(v) == 0 else np.asarray(v, np.float64)
 
 
 def record(value: float, se: float, floor=None, floor_se=None, **extra) -> dict:

@@ -92,3 +92,17 @@ def test_faces_split_by_image_and_mirror():
   seen = {a.tobytes() for a in train}
   assert not any(t.tobytes() in seen or t[:, ::-1].tobytes() in seen for t in test)
   assert len({t.tobytes() for t in test}) == 40
+
+
+def test_phi4_heldout_run_size():
+  """The held-out MCMC run: a quarter of the training chains by default, data.phi4.test_chains when set, its own
+  seed either way; a negative count is one clear error."""
+  cfg = default.get_config().data
+  cfg.phi4.chains = 128
+  train, test = data.phi4_params(cfg, "train"), data.phi4_params(cfg, "test")
+  assert (train.chains, test.chains) == (128, 32) and train.seed != test.seed
+  cfg.phi4.test_chains = 128
+  assert data.phi4_params(cfg, "test").chains == 128 and data.phi4_params(cfg, "train").chains == 128
+  cfg.phi4.test_chains = -1
+  with pytest.raises(data.DataError, match="data.phi4.test_chains=-1"):
+    data.phi4_params(cfg, "test")

@@ -122,12 +122,25 @@ def test_fast_quantiles_equal_numpy():
 def test_shell_log_ratios_exact_and_paired():
   rng = np.random.default_rng(0)
   a = rng.normal(size=(64, 16, 16, 1))
-  same = metrics.shell_log_ratios(a, a, True, rng, 20)
+  same = metrics.shell_log_ratios(a, a, True, 20)
   assert same["error"] == 0 and same["error_se"] == 0 and not np.any(same["log_ratio_se"])
-  double = metrics.shell_log_ratios(2 * a, a, True, rng, 20)   # 4x the power in every shell, whatever the draw
+  double = metrics.shell_log_ratios(2 * a, a, True, 20)   # 4x the power in every shell, whatever the draw
   np.testing.assert_allclose(double["log_ratio"], np.log(4), rtol=1e-12)
   np.testing.assert_allclose(double["log_ratio_se"], 0, atol=1e-12)
   assert len(double["log_ratio"]) == 8                          # shells |k| = 1 .. 8 of a 16 x 16 grid
   # Unpaired, two draws of white noise: no bias, only noise, and the bootstrap sees that noise.
-  other = metrics.shell_log_ratios(a, rng.normal(size=a.shape), False, rng, 200)
+  b = rng.normal(size=a.shape)
+  other = metrics.shell_log_ratios(a, b, False, 200)
   assert other["error"] < 4 * other["error_se"] + 0.05 and min(other["log_ratio_se"]) > 0
+  # Unpaired resamples the generated set only, as the eval's records do: its se is metrics.bootstrap's.
+  _, se = metrics.bootstrap(lambda p: metrics.log_spectrum_distance(p.mean(0), metrics.radial_power(b).mean(0)),
+                            metrics.radial_power(a), 200, 0)
+  np.testing.assert_allclose(other["error_se"], se, rtol=1e-12)
+
+
+def test_bootstrap_vector_statistic_elementwise():
+  x = np.random.default_rng(1).normal(size=(50, 3))
+  value, se = metrics.bootstrap(lambda v: v.mean(0), x, 100, 3)
+  for c in range(3):
+    v, s = metrics.bootstrap(lambda v: v[:, c].mean(), x, 100, 3)
+    assert abs(value[c] - v) < 1e-12 and abs(se[c] - s) < 1e-12

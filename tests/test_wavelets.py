@@ -71,6 +71,23 @@ def test_normalization_round_trip_and_saving(images, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_refine_stops_at_last_with_the_same_draws(images):
+  """refine(last=j) is the first j - last + 1 steps of the full refine: the same keys, the same x_{last-1}."""
+  x = jnp.asarray(images)
+  stats = pyramid.fit_stats(x, "haar", 3)
+  draw = lambda j, key, cond: (jax.random.normal(key, cond.shape[:-1] + (3 * cond.shape[-1],)), j)
+  low = wavelets.decompose(x, "haar", 3).lowpass
+  full = pyramid.refine(jax.random.key(0), low, 3, draw, stats, "haar")
+  assert full.image.shape == x.shape and full.reports == (3, 2, 1)
+  for last in (3, 2):
+    part = pyramid.refine(jax.random.key(0), low, 3, draw, stats, "haar", last=last)
+    nxt = full.lowpasses[4 - last] if last > 1 else full.image
+    np.testing.assert_array_equal(part.image, nxt)
+    assert part.reports == full.reports[:4 - last]
+  with pytest.raises(ValueError, match="last=4"):
+    pyramid.refine(jax.random.key(0), low, 3, draw, stats, "haar", last=4)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda x: wavelets.decompose(x, "haar", 5), "not divisible by 2^J = 32"),
     (lambda x: wavelets.decompose(x[:, :12], "haar", 3), "image size 12"),

@@ -165,13 +165,16 @@ def report_stage(progress, label: str, x: jax.Array) -> None:
 
 
 def refine(key, lowpass: jax.Array, scale: int, draw: DetailDraw, norm: Normalization, wavelet: str,
-           progress=None) -> PyramidSample:
-  """Given the raw x_scale, draw xbar_scale, ..., xbar_1 in turn (normalized, by `draw`) and merge each: this is
-  super-resolution when x_scale is given, and the second half of generation otherwise. Each finished scale is
-  reported to `progress` (report_stage)."""
+           progress=None, last: int = 1) -> PyramidSample:
+  """Given the raw x_scale, draw xbar_scale, ..., xbar_last in turn (normalized, by `draw`) and merge each, giving
+  x_{last-1}: with last = 1 (the image) this is super-resolution when x_scale is given, and the second half of
+  generation otherwise; last = scale is one conditional model alone. Scale j's draw uses the same key whatever
+  `last` is. Each finished scale is reported to `progress` (report_stage)."""
   chex.assert_rank(lowpass, 4)
+  if not 1 <= last <= max(scale, 1):
+    raise InputError(f"refine from scale {scale} to last={last}: need 1 <= last <= {scale}")
   lows, reports, x = [], [], lowpass
-  for j, k in zip(range(scale, 0, -1), jax.random.split(key, max(scale, 1))):
+  for j, k in zip(range(scale, last - 1, -1), jax.random.split(key, max(scale, 1))):
     lows.append(x)
     y, report = draw(j, k, norm.lowpass(x, j))
     chex.assert_shape(y, x.shape[:-1] + (3 * x.shape[-1],))
