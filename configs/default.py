@@ -50,6 +50,7 @@ def get_config():
   c.data.grayscale = False       # celeb_a / celeb_a_hq: convert to one gray channel
   c.data.workers = 0             # grain worker processes (0 = in the main process)
   c.data.stats_examples = 1024   # examples used to fit the per-scale normalization
+  c.data.symmetries = ()         # training images mapped by random symmetries of the data's law (lib/data.SYMMETRIES)
   c.data.phi4 = ml_collections.ConfigDict()   # phi4: lattice field theory data made by MCMC (lib/phi4.py)
   c.data.phi4.beta = 0.68
   c.data.phi4.lam = 1.0

@@ -214,7 +214,7 @@ def _as_json(config) -> dict:
 COMPUTE_FIELDS = ("model.dtype",)
 # Fields added to the configs after workdirs were made without them: a saved config that lacks one was made
 # with this value (what the code did before the field existed).
-LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME"}
+LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME", "data.symmetries": []}
 
 
 def check_config(workdir: str, config, must_match: Iterable[str]) -> None:

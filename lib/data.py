@@ -141,9 +141,51 @@ def load_array(cfg, split: str) -> np.ndarray:
   return _LOADERS[cfg.name](cfg, split)
 
 
-def _array_batches(images, batch_size, seed, start_step, shard, num_shards) -> Iterator[np.ndarray]:
+# Symmetries of a data law that training may apply (data.symmetries): each training image is replaced by its
+# image under a random element of the group they generate, a fresh one per image and step. Exact for a law
+# that is invariant under them, e.g. phi^4 on a periodic lattice (translations, the square's rotations and
+# reflections, phi -> -phi); "hflip" alone is the usual mirror augmentation of faces.
+SYMMETRIES = ("shift", "dihedral", "hflip", "negate")
+
+
+def check_symmetries(symmetries) -> tuple:
+  symmetries = tuple(symmetries)
+  unknown = [s for s in symmetries if s not in SYMMETRIES]
+  if unknown:
+    raise DataError(f"data.symmetries={symmetries}: unknown {unknown}; choose from {SYMMETRIES} (shift: periodic "
+                    "translations, dihedral: the 8 rotations and reflections of the square, hflip: left-right "
+                    "mirror, negate: x -> -x)")
+  return symmetries
+
+
+def augment(images: np.ndarray, symmetries, rng: np.random.Generator) -> np.ndarray:
+  """Each (H, W, C) image of a batch mapped by its own random element of the group `symmetries` generate:
+  a rotation by a multiple of 90 degrees and a transpose (dihedral), a left-right mirror (hflip), a periodic
+  translation by any (dy, dx) (shift), a sign (negate)."""
+  if not symmetries:
+    return images
+  n, h, w, _ = images.shape
+  if "dihedral" in symmetries and h != w:
+    raise DataError(f"data.symmetries 'dihedral' needs square images, not {h}x{w}")
+  out = []
+  for x in images:
+    if "dihedral" in symmetries:
+      x = np.rot90(x, rng.integers(4), axes=(0, 1))
+      x = np.swapaxes(x, 0, 1) if rng.integers(2) else x
+    if "hflip" in symmetries and rng.integers(2):
+      x = x[:, ::-1]
+    if "shift" in symmetries:
+      x = np.roll(x, (rng.integers(h), rng.integers(w)), axis=(0, 1))
+    if "negate" in symmetries and rng.integers(2):
+      x = -x
+    out.append(x)
+  return np.stack(out).astype(images.dtype, copy=False)
+
+
+def _array_batches(images, batch_size, seed, start_step, shard, num_shards, symmetries=()) -> Iterator[np.ndarray]:
   """Endless epochs, each a fresh permutation drawn from (seed, epoch): the same order on every run, and
-  starting at batch `start_step` continues that order exactly."""
+  starting at batch `start_step` continues that order exactly; so do the symmetries' draws, from (seed,
+  step, shard)."""
   if len(images) < batch_size:
     raise DataError(f"batch size {batch_size} is larger than the dataset ({len(images)} examples)")
   local = batch_size // num_shards
@@ -151,8 +193,9 @@ def _array_batches(images, batch_size, seed, start_step, shard, num_shards) -> I
   epoch, index = divmod(start_step, per_epoch)
   while True:
     order = np.random.default_rng([seed, epoch]).permutation(len(images))
-    for start in range(index * batch_size, per_epoch * batch_size, batch_size):
-      yield images[order[start + shard * local: start + (shard + 1) * local]]
+    for i, start in enumerate(range(index * batch_size, per_epoch * batch_size, batch_size), start=index):
+      batch = images[order[start + shard * local: start + (shard + 1) * local]]
+      yield augment(batch, symmetries, np.random.default_rng([seed, epoch * per_epoch + i, shard, 1]))
     epoch, index = epoch + 1, 0
 
 
@@ -202,9 +245,14 @@ def _tfds_batches(cfg, split, batch_size, seed) -> Iterator[np.ndarray]:
 def batches(cfg, split: str, batch_size: int, seed: int, start_step: int = 0) -> Iterator[np.ndarray]:
   """Endless deterministic batches for this process: its contiguous 1/process_count share of each global
   batch of `batch_size` examples (see lib/parallel.py for assembling the global array). A resumed run
-  passes its step: embedded sets continue the same order; tfds sets draw a new shuffle for that step."""
+  passes its step: embedded sets continue the same order; tfds sets draw a new shuffle for that step. The
+  training split's images go through data.symmetries (`augment`), drawn from the step: a resumed run draws
+  the same ones."""
   _check(cfg, split)
+  symmetries = check_symmetries(cfg.get("symmetries", ())) if split == "train" else ()
   if cfg.name in TFDS:
-    return _tfds_batches(cfg, split, batch_size, seed + start_step)
+    stream = _tfds_batches(cfg, split, batch_size, seed + start_step)
+    return (augment(b, symmetries, np.random.default_rng([seed, start_step + i, jax.process_index(), 1]))
+            for i, b in enumerate(stream)) if symmetries else stream
   return _array_batches(load_array(cfg, split), batch_size, seed, start_step, jax.process_index(),
-                        jax.process_count())
+                        jax.process_count(), symmetries)

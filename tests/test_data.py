@@ -29,8 +29,9 @@ def test_embedded_sets(name, size, count):
   np.testing.assert_array_equal(data.load_array(cfg, "train"), train)   # deterministic
 
 
-def test_batches_are_deterministic_and_resume_in_order():
-  cfg = _cfg(name="digits", image_size=8)
+@pytest.mark.parametrize("symmetries", [(), ("shift", "dihedral", "negate")])
+def test_batches_are_deterministic_and_resume_in_order(symmetries):
+  cfg = _cfg(name="digits", image_size=8, symmetries=symmetries)
   stream = list(itertools.islice(data.batches(cfg, "train", 64, seed=3), 30))   # crosses an epoch (25/epoch)
   again = list(itertools.islice(data.batches(cfg, "train", 64, seed=3), 30))
   assert all(np.array_equal(a, b) for a, b in zip(stream, again))
@@ -106,3 +107,46 @@ def test_phi4_heldout_run_size():
   cfg.phi4.test_chains = -1
   with pytest.raises(data.DataError, match="data.phi4.test_chains=-1"):
     data.phi4_params(cfg, "test")
+
+
+def _orbit(x, symmetries):
+  """Every image of x (H, W, C) under the group `symmetries` generate (data.augment's)."""
+  images = [x]
+  if "dihedral" in symmetries:
+    images = [np.rot90(a, k, axes=(0, 1)) for a in images for k in range(4)]
+    images += [np.swapaxes(a, 0, 1) for a in images]
+  if "hflip" in symmetries:
+    images += [a[:, ::-1] for a in images]
+  if "shift" in symmetries:
+    images = [np.roll(a, (dy, dx), axis=(0, 1)) for a in images for dy in range(x.shape[0]) for dx in range(x.shape[1])]
+  if "negate" in symmetries:
+    images += [-a for a in images]
+  return images
+
+
+@pytest.mark.parametrize("symmetries", [("negate",), ("hflip",), ("dihedral",), ("shift", "dihedral", "negate")])
+def test_symmetries_map_each_training_image_into_its_orbit(symmetries):
+  """Each augmented image is its un-augmented counterpart under some group element, the elements vary from
+  image to image, and the test split is never augmented."""
+  plain = next(data.batches(_cfg(name="digits", image_size=8), "train", 64, seed=3))
+  cfg = _cfg(name="digits", image_size=8, symmetries=symmetries)
+  augmented = next(data.batches(cfg, "train", 64, seed=3))
+  changed = 0
+  for a, x in zip(augmented, plain):
+    assert any(np.array_equal(a, y) for y in _orbit(x, symmetries))
+    changed += not np.array_equal(a, x)
+  assert changed > 16   # not the identity every time (about half for a group of two, nearly all for D4 and more)
+  np.testing.assert_array_equal(next(data.batches(cfg, "test", 64, seed=3)),
+                                next(data.batches(_cfg(name="digits", image_size=8), "test", 64, seed=3)))
+
+
+def test_dihedral_draws_all_eight_elements():
+  x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+  rng = np.random.default_rng(0)
+  seen = {data.augment(x, ("dihedral",), rng).tobytes() for _ in range(200)}
+  assert len(seen) == 8
+
+
+def test_bad_symmetry_is_one_clear_error():
+  with pytest.raises(data.DataError, match=r"data.symmetries=\('mirror',\): unknown \['mirror'\]"):
+    next(data.batches(_cfg(name="digits", image_size=8, symmetries=("mirror",)), "train", 64, seed=3))

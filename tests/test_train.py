@@ -102,14 +102,19 @@ def test_mismatched_config_is_refused_and_nothing_is_touched(tiny_config, tmp_pa
   assert json.load(open(tmp_path / "config.json"))["train"]["steps"] == 8
 
 
-def test_workdir_made_before_model_padding_existed_reads_as_zero_padding(tiny_config, tmp_path):
+@pytest.mark.parametrize("section, field, other, message", [
+    ("model", "padding", "CIRCULAR", "model.padding: saved 'SAME' vs given 'CIRCULAR'"),
+    ("data", "symmetries", ("negate",), r"data.symmetries: saved \[\] vs given \['negate'\]"),
+])
+def test_workdir_made_before_a_field_existed_reads_as_the_old_behaviour(tiny_config, tmp_path, section, field,
+                                                                      other, message):
   checkpoint.write_or_check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)
   saved = json.load(open(tmp_path / "config.json"))
-  del saved["model"]["padding"]                     # as written by the code before the field
+  del saved[section][field]                          # as written by the code before the field
   json.dump(saved, open(tmp_path / "config.json", "w"))
-  checkpoint.check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)   # SAME: accepted
-  with pytest.raises(ValueError, match="model.padding: saved 'SAME' vs given 'CIRCULAR'"):
-    checkpoint.check_config(str(tmp_path), override(tiny_config, **{"model.padding": "CIRCULAR"}),
+  checkpoint.check_config(str(tmp_path), tiny_config, wsgm_method.ARCHITECTURE_FIELDS)   # the old value: accepted
+  with pytest.raises(ValueError, match=message):
+    checkpoint.check_config(str(tmp_path), override(tiny_config, **{f"{section}.{field}": other}),
                             wsgm_method.ARCHITECTURE_FIELDS)
 
 

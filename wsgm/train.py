@@ -28,7 +28,8 @@ from wsgm.methods import Method
 # examples fit the normalization stats, which are fitted once and then read back from stats.npz).
 DATA_FIELDS = ("data.name", "data.image_size", "data.texture", "data.grayscale", "data.crop", "data.hq_resolution",
                "data.num_examples", "data.seed", "data.phi4.beta", "data.phi4.lam", "data.phi4.chains",
-               "data.phi4.samples_per_chain", "data.phi4.burn_in", "data.phi4.pilot")
+               "data.phi4.samples_per_chain", "data.phi4.burn_in", "data.phi4.pilot",
+               "data.symmetries")
 RESUME_SAFE_FIELDS = ("data.data_dir", "data.workers", "data.stats_examples", "data.phi4.cache_dir")
 
 
@@ -59,6 +60,7 @@ def learning_rate(config) -> optax.Schedule:
 
 def validate(config) -> None:
   """train.schedule and train.accumulate, for every method's trainer (checked before anything is written)."""
+  data.check_symmetries(config.data.symmetries)
   t = config.train
   if t.schedule not in SCHEDULES:
     raise InputError(f"train.schedule={t.schedule!r}: choose from {SCHEDULES}")
