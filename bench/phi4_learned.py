@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from configs import phi4_sgm, phi4_wsgm  # noqa: E402
+from configs import override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
 
 from lib import checkpoint, outputs, plots  # noqa: E402
 from wsgm import evaluation, train  # noqa: E402
@@ -29,6 +29,8 @@ flags.DEFINE_bool("report_only", False, "Skip training and evaluation: report th
                   "(e.g. after running --mode=eval for each config by hand).")
 flags.DEFINE_list("samplers", [], "eval.samplers: sampler specs (wsgm/solvers.parse_spec) swept at every N (empty: "
                   "the configs' sampler).")
+flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a Python "
+                          "literal or a string), e.g. --set=model.padding=SAME")
 FLAGS = flags.FLAGS
 
 
@@ -37,7 +39,7 @@ def main(argv):
   checkpoint.quiet_orbax_logs()
   results = {}
   for method, module in (("wsgm", phi4_wsgm), ("sgm", phi4_sgm)):
-    config = module.get_config()
+    config = override(module.get_config(), **parse_settings(FLAGS.set))
     if FLAGS.train_steps:
       config.train.steps = FLAGS.train_steps
     if FLAGS.steps:

@@ -30,7 +30,7 @@ from absl import app, flags  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import phi4_sgm, phi4_wsgm  # noqa: E402
+from configs import override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
 from lib import checkpoint, data, outputs, phi4, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from wsgm import evaluation, sampling, solvers, train  # noqa: E402
@@ -45,11 +45,13 @@ flags.DEFINE_integer("train_steps", 0, "train.steps of every model (0: the confi
 flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for every "
                     "model; empty: the configs' own.")
 flags.DEFINE_enum("stage", "all", ["all", "run", "time", "report"], "What to do (see the docstring).")
+flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a Python "
+                          "literal or a string), e.g. --set=model.padding=SAME")
 FLAGS = flags.FLAGS
 
 
-def make_config(method: str, size: int, steps, train_steps: int = 0, sampler: str = ""):
-  config = METHODS[method].get_config(str(size))
+def make_config(method: str, size: int, steps, train_steps: int = 0, sampler: str = "", settings=()):
+  config = override(METHODS[method].get_config(str(size)), **parse_settings(settings))
   if sampler:
     solvers.apply_spec(config.sampling, sampler)
   config.eval.steps_sweep = tuple(sorted(int(n) for n in steps))
@@ -259,8 +261,9 @@ def main(argv):
     if m not in METHODS:
       raise app.UsageError(f"--methods: {m!r} is not one of {sorted(METHODS)}")
   try:   # a bad size fails here, in one line, before anything runs
-    configs = {(s, m): make_config(m, s, steps, FLAGS.train_steps, FLAGS.sampler) for s in sizes for m in FLAGS.methods}
-  except InputError as e:
+    configs = {(s, m): make_config(m, s, steps, FLAGS.train_steps, FLAGS.sampler, FLAGS.set)
+               for s in sizes for m in FLAGS.methods}
+  except (InputError, KeyError, TypeError) as e:
     sys.exit(f"error: {e}")
   if FLAGS.stage in ("all", "run"):
     for (size, method), config in configs.items():

@@ -11,7 +11,6 @@ median over the others.
       --steps=16 --samplers=euler_maruyama,ode_heun
 """
 import os
-import runpy
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -19,13 +18,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lib import checkpoint, phi4  # noqa: E402
 from wsgm import pyramid, sampling, sde, solvers  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
-flags.DEFINE_string("config", "configs/phi4_wsgm.py", "A phi^4 WSGM config file.")
+config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "A phi^4 WSGM config (--config.a.b=v overrides "
+                                "it, e.g. --config.model.padding=SAME for a workdir trained with zero padding).")
 flags.DEFINE_string("workdir", "runs/phi4_learned/wsgm", "Its trained workdir.")
 flags.DEFINE_integer("steps", 16, "Steps per scale for every sampler (quadratic grid, t_min = 0).")
 flags.DEFINE_list("samplers", ["euler_maruyama", "ode_heun"], "Two samplers: the reference and the one tested.")
@@ -37,7 +38,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   checkpoint.quiet_orbax_logs()
-  config = runpy.run_path(FLAGS.config)["get_config"]()
+  config = FLAGS.config
   levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples
   models, stats = sampling.load_models(config, FLAGS.workdir, 1, None, wsgm_method.METHOD)
   coarse, conditionals = wsgm_method.score_functions(models, levels)

@@ -42,6 +42,11 @@ def get_config(size="32"):
   c.data.stats_examples = 2048
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)
+  # Periodic convolutions: the lattice is a torus, and with zero padding 28 of the 64 pixels of an 8x8 grid sit on
+  # an edge where the network sees zeros instead of their neighbours. Measured (README, "Periodic convolutions"):
+  # at N = 16 the log-spectrum error against 1024 held-out MCMC fields is 0.021 +- 0.003 with them and
+  # 0.038 +- 0.004 with zero padding, the same data, seeds and training steps.
+  c.model.padding = "CIRCULAR"
   c.train.steps = 2000
   c.train.batch_size = 32
   c.train.learning_rate = 1e-3

@@ -144,3 +144,26 @@ def test_bootstrap_vector_statistic_elementwise():
   for c in range(3):
     v, s = metrics.bootstrap(lambda v: v[:, c].mean(), x, 100, 3)
     assert abs(value[c] - v) < 1e-12 and abs(se[c] - s) < 1e-12
+
+
+@pytest.mark.parametrize("samplers, expected", [
+    ((), [("dpm_solver_pp_2m_sde", "logsnr", 1e-3)] * 2),   # none named: config.sampling as it is
+    (("euler_maruyama",), [("euler_maruyama", "quadratic", 0.0)] * 2),   # a spec: its fields, the rest defaults
+])
+def test_sweep_runs_the_configs_own_sampler_when_none_is_named(gaussian_eval, monkeypatch, tmp_path, samplers,
+                                                               expected):
+  """eval.samplers empty: every N runs config.sampling unchanged (its grid and t_min too), not the project's
+  defaults for its sampler's name."""
+  from wsgm import evaluation, sampling
+  c, ref = gaussian_eval
+  c = c.copy_and_resolve_references()
+  c.sampling.sampler, c.sampling.time_grid, c.sampling.t_min = "dpm_solver_pp_2m_sde", "logsnr", 1e-3
+  c.eval.steps_sweep, c.eval.samplers, c.eval.quality_metrics = (2, 4), samplers, ("log_spectrum_error",)
+  seen = []
+
+  def generate(run, workdir, num, key, channels, method):
+    seen.append((run.sampling.sampler, run.sampling.time_grid, run.sampling.t_min))
+    return ref.heldout.floor_set, None, 0.0
+  monkeypatch.setattr(sampling, "generate", generate)
+  evaluation.sweep(c, str(tmp_path), None, ref)
+  assert seen == expected

@@ -31,6 +31,19 @@ def test_size_picks_the_pyramid_with_an_8x8_coarsest_grid(size, levels, sgm_mult
   assert by_field.pyramid.levels == 1 and by_field.data.image_size == size
 
 
+def test_bench_settings_override_the_configs():
+  """--set=FIELD=VALUE (configs.parse_settings): literals parsed, other text kept as a string; J still follows a
+  size set that way; a misspelled field and a malformed setting are one clear error each."""
+  config = phi4_sizes.make_config("wsgm", 16, [4], settings=["model.padding=SAME", "data.symmetries=()",
+                                                             "train.learning_rate=5e-4"])
+  assert (config.model.padding, config.data.symmetries, config.train.learning_rate) == ("SAME", (), 5e-4)
+  assert override(phi4_wsgm.get_config(), **{"data.image_size": 64}).pyramid.levels == 3
+  with pytest.raises(KeyError, match="no config field 'model.paddng'"):
+    phi4_sizes.make_config("wsgm", 16, [4], settings=["model.paddng=SAME"])
+  with pytest.raises(ValueError, match="setting 'model.padding': need FIELD=VALUE"):
+    phi4_sizes.make_config("wsgm", 16, [4], settings=["model.padding"])
+
+
 @pytest.mark.parametrize("size", ["8", "24", "48", "0", "-16", "abc"])
 def test_sizes_that_do_not_fit_are_one_clear_error(size):
   with pytest.raises(InputError, match=f"lattice size .*{size}"):

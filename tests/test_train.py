@@ -126,10 +126,11 @@ def test_circular_padding_makes_the_unet_commute_with_periodic_shifts(padding, e
   model = UNet(out_channels=3, base_channels=8, channel_mult=(1, 2), norm_groups=4, padding=padding)
   x, cond = jax.random.normal(jax.random.key(0), (2, 8, 8, 3)), jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
   t = jnp.array([0.3, 2.0])
-  params = model.init(jax.random.key(2), x, t, cond)
+  params = jax.jit(model.init)(jax.random.key(2), x, t, cond)
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape), params)   # no zero layers
   shift = lambda a: jnp.roll(a, (2, -4), axis=(1, 2))
-  out, shifted = model.apply(params, x, t, cond), model.apply(params, shift(x), t, shift(cond))
+  apply = jax.jit(model.apply)   # one compilation for both calls (eager flax is slow op by op)
+  out, shifted = apply(params, x, t, cond), apply(params, shift(x), t, shift(cond))
   assert np.allclose(shift(out), shifted, atol=1e-5) == equivariant
   assert float(jnp.abs(out).mean()) > 0.1
 
