@@ -1,7 +1,7 @@
-"""WMGM on the same data and coarse score model as configs/phi4_wsgm.py (periodic convolutions, symmetry
-augmentation): the coarsest low-pass by diffusion, the detail bands by one shared adversarial generator (see
-configs/faces_wmgm.py). The generator keeps zero padding (wmgm.generator.padding): periodic padding for it has
-not been measured (--config.wmgm.generator.padding=CIRCULAR)."""
+"""WMGM on the same data and coarse score model as configs/phi4_wsgm.py (periodic convolutions): the coarsest
+low-pass by diffusion, the detail bands by one shared adversarial generator (see configs/faces_wmgm.py). The
+generator keeps zero padding (wmgm.generator.padding): periodic padding for it has not been measured
+(--config.wmgm.generator.padding=CIRCULAR)."""
 from configs import faces_wmgm, phi4_wsgm
 
 

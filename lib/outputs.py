@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from typing import Any, Callable
 
@@ -102,3 +103,12 @@ def write_json_run(directory: str, name: str, obj) -> str:
   write_json(path, obj)
   write_json(os.path.join(directory, f"{name}.json"), obj)
   return path
+
+
+def keep_with_run(path: str, run_json: str) -> str:
+  """A figure just written to `path` (e.g. eval/quality.png, the newest) also kept beside its run's numbered
+  JSON as `<run>_<name>` (eval/phi4_3_quality.png), so the next run's newest copy does not lose it."""
+  kept = os.path.join(os.path.dirname(run_json),
+                      f"{os.path.splitext(os.path.basename(run_json))[0]}_{os.path.basename(path)}")
+  atomic_write(kept, lambda f: shutil.copyfileobj(open(path, "rb"), f))
+  return kept

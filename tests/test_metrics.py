@@ -167,3 +167,9 @@ def test_sweep_runs_the_configs_own_sampler_when_none_is_named(gaussian_eval, mo
   monkeypatch.setattr(sampling, "generate", generate)
   evaluation.sweep(c, str(tmp_path), None, ref)
   assert seen == expected
+  # A second sweep: quality.png is the newest, each run's figures are kept beside its numbered JSON.
+  evaluation.sweep(c, str(tmp_path), None, ref)
+  eval_dir = tmp_path / "eval"
+  for k in (0, 1):
+    assert (eval_dir / f"{c.name}_steps_{k}.json").exists() and (eval_dir / f"{c.name}_steps_{k}_quality.png").exists()
+  assert (eval_dir / "quality.png").read_bytes() == (eval_dir / f"{c.name}_steps_1_quality.png").read_bytes()

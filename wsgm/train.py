@@ -25,12 +25,14 @@ from wsgm.methods import Method
 # Config fields that fix what a checkpoint means or how its run continues: a workdir trained with other values
 # cannot be resumed. DATA_FIELDS define the training data and its order (every method); RESUME_SAFE_FIELDS
 # are the data fields that may change between runs (where data lives, worker counts, a cache's place, how many
-# examples fit the normalization stats, which are fitted once and then read back from stats.npz).
+# examples fit the normalization stats, which are fitted once and then read back from stats.npz, the size of
+# phi^4's held-out run, which training never reads).
 DATA_FIELDS = ("data.name", "data.image_size", "data.texture", "data.grayscale", "data.crop", "data.hq_resolution",
                "data.num_examples", "data.seed", "data.phi4.beta", "data.phi4.lam", "data.phi4.chains",
                "data.phi4.samples_per_chain", "data.phi4.burn_in", "data.phi4.pilot",
                "data.symmetries")
-RESUME_SAFE_FIELDS = ("data.data_dir", "data.workers", "data.stats_examples", "data.phi4.cache_dir")
+RESUME_SAFE_FIELDS = ("data.data_dir", "data.workers", "data.stats_examples", "data.phi4.cache_dir",
+                      "data.phi4.test_chains")
 
 
 class TrainState(flax.struct.PyTreeNode):
