@@ -14,7 +14,8 @@ With the config's sampler (`--steps` overrides its N), on the 2 x `--samples` he
   and what is left is the error of the generated details (`paired`); and against the reference set, the
   eval's metric with the coarser scales exact (`vs reference`, same floor as `full`).
 Per radial shell |k| of the output grid: log(P_generated / P_target) with its bootstrap standard error (the
-generated images resampled, the target fixed, as in the eval; pairs resampled together), so one sees at which frequencies, and from which model, an error comes.
+generated images resampled, the target fixed, as in the eval; pairs resampled together), so one sees at which
+frequencies, and from which model, an error comes.
 
   python bench/scale_errors.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_w20 --steps=16,64
 """

@@ -1,9 +1,9 @@
-"""Pixel-space SGM baseline for configs/phi4_wsgm.py: J = 0, one model on the L x L field, same UNet width,
-same training steps, same sampler (SDE-DPM-Solver++(2M): among the two best for SGM too on exact Gaussian
-scores, README "Samplers ranked exactly"; not yet measured on the learned SGM). The UNet halves the grid down
-to 8x8, as deep as WSGM's pyramid (L = 32: channel_mult (1, 2, 2)), so its receptive field covers the lattice
-at every size. That depth is fixed by the config's argument (`:64`); --config.data.image_size=64 alone keeps
-the L = 32 UNet (3 levels, down to 16x16).
+"""Pixel-space SGM baseline for configs/phi4_wsgm.py: J = 0, one model on the L x L field, same UNet width and
+periodic convolutions, same training steps, same sampler (SDE-DPM-Solver++(2M): among the two best for SGM too
+on exact Gaussian scores, README "Samplers ranked exactly"; not yet measured on the learned SGM). The UNet halves
+the grid down to 8x8, as deep as WSGM's pyramid (L = 32: channel_mult (1, 2, 2)), so its receptive field covers
+the lattice at every size. That depth is fixed by the config's argument (`:64`); --config.data.image_size=64
+alone keeps the L = 32 UNet (3 levels, down to 16x16).
 
 python main.py --config=configs/phi4_sgm.py:64 --mode=train --workdir=runs/phi4_sgm_L64
 """
