@@ -50,8 +50,7 @@ METHODS = ("sgm", "wsgm", "wmgm")
 
 def load(dataset, method):
   import importlib
-  c = override(importlib.import_module(f"configs.{dataset}_{method}").get_config(),
-                       **parse_settings(FLAGS.set))
+  c = override(importlib.import_module(f"configs.{dataset}_{method}").get_config(), **parse_settings(FLAGS.set))
   if FLAGS.train_steps:
     c.train.steps = c.train.checkpoint_every = FLAGS.train_steps
   if FLAGS.sampler:

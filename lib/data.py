@@ -100,7 +100,7 @@ def phi4_params(cfg, split):
   data.phi4.test_chains chains, or a quarter of the training chains when that is 0)."""
   from lib import phi4
   c = cfg.phi4
-  test_chains = c.get("test_chains", 0)
+  test_chains = c.test_chains
   if test_chains < 0:
     raise DataError(f"data.phi4.test_chains={test_chains}: need a number of chains >= 1, or 0 for a quarter of "
                     f"data.phi4.chains")
@@ -182,10 +182,9 @@ def augment(images: np.ndarray, symmetries, rng: np.random.Generator) -> np.ndar
   return np.stack(out).astype(images.dtype, copy=False)
 
 
-def _array_batches(images, batch_size, seed, start_step, shard, num_shards, symmetries=()) -> Iterator[np.ndarray]:
+def _array_batches(images, batch_size, seed, start_step, shard, num_shards) -> Iterator[np.ndarray]:
   """Endless epochs, each a fresh permutation drawn from (seed, epoch): the same order on every run, and
-  starting at batch `start_step` continues that order exactly; so do the symmetries' draws, from (seed,
-  step, shard)."""
+  starting at batch `start_step` continues that order exactly."""
   if len(images) < batch_size:
     raise DataError(f"batch size {batch_size} is larger than the dataset ({len(images)} examples)")
   local = batch_size // num_shards
@@ -193,9 +192,8 @@ def _array_batches(images, batch_size, seed, start_step, shard, num_shards, symm
   epoch, index = divmod(start_step, per_epoch)
   while True:
     order = np.random.default_rng([seed, epoch]).permutation(len(images))
-    for i, start in enumerate(range(index * batch_size, per_epoch * batch_size, batch_size), start=index):
-      batch = images[order[start + shard * local: start + (shard + 1) * local]]
-      yield augment(batch, symmetries, np.random.default_rng([seed, epoch * per_epoch + i, shard, 1]))
+    for start in range(index * batch_size, per_epoch * batch_size, batch_size):
+      yield images[order[start + shard * local: start + (shard + 1) * local]]
     epoch, index = epoch + 1, 0
 
 
@@ -249,10 +247,11 @@ def batches(cfg, split: str, batch_size: int, seed: int, start_step: int = 0) ->
   training split's images go through data.symmetries (`augment`), drawn from the step: a resumed run draws
   the same ones."""
   _check(cfg, split)
-  symmetries = check_symmetries(cfg.get("symmetries", ())) if split == "train" else ()
-  if cfg.name in TFDS:
-    stream = _tfds_batches(cfg, split, batch_size, seed + start_step)
-    return (augment(b, symmetries, np.random.default_rng([seed, start_step + i, jax.process_index(), 1]))
-            for i, b in enumerate(stream)) if symmetries else stream
-  return _array_batches(load_array(cfg, split), batch_size, seed, start_step, jax.process_index(),
-                        jax.process_count(), symmetries)
+  symmetries = check_symmetries(cfg.symmetries) if split == "train" else ()
+  shard = jax.process_index()
+  stream = (_tfds_batches(cfg, split, batch_size, seed + start_step) if cfg.name in TFDS else
+            _array_batches(load_array(cfg, split), batch_size, seed, start_step, shard, jax.process_count()))
+  if not symmetries:
+    return stream
+  # each step's draws from (seed, step, process): a resumed run draws the same ones
+  return (augment(b, symmetries, np.random.default_rng([seed, start_step + i, shard, 1])) for i, b in enumerate(stream))
