@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from configs import override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
+from configs import define_set_flag, override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
 
 from lib import checkpoint, outputs, plots  # noqa: E402
 from wsgm import evaluation, train  # noqa: E402
@@ -29,8 +29,7 @@ flags.DEFINE_bool("report_only", False, "Skip training and evaluation: report th
                   "(e.g. after running --mode=eval for each config by hand).")
 flags.DEFINE_list("samplers", [], "eval.samplers: sampler specs (wsgm/solvers.parse_spec) swept at every N (empty: "
                   "the configs' sampler).")
-flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a Python "
-                          "literal or a string), e.g. --set=model.padding=SAME")
+define_set_flag()
 FLAGS = flags.FLAGS
 
 

@@ -30,7 +30,7 @@ from absl import app, flags  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
+from configs import define_set_flag, override, parse_settings, phi4_sgm, phi4_wsgm  # noqa: E402
 from lib import checkpoint, data, outputs, phi4, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from wsgm import evaluation, sampling, solvers, train  # noqa: E402
@@ -45,8 +45,7 @@ flags.DEFINE_integer("train_steps", 0, "train.steps of every model (0: the confi
 flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for every "
                     "model; empty: the configs' own.")
 flags.DEFINE_enum("stage", "all", ["all", "run", "time", "report"], "What to do (see the docstring).")
-flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a Python "
-                          "literal or a string), e.g. --set=model.padding=SAME")
+define_set_flag()
 FLAGS = flags.FLAGS
 
 

@@ -28,7 +28,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import override, parse_settings  # noqa: E402
+from configs import define_set_flag, override, parse_settings  # noqa: E402
 from lib import checkpoint, images as image_io, metrics, outputs, parallel, phi4, plots  # noqa: E402
 from wsgm import evaluation, sampling, solvers, train, wavelets  # noqa: E402
 from wsgm.methods import wmgm, wsgm as wsgm_method  # noqa: E402
@@ -41,8 +41,7 @@ flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g
                     "models; empty: the configs' own.")
 flags.DEFINE_list("methods", ["sgm", "wsgm", "wmgm"], "Which of sgm, wsgm, wmgm (wmgm needs wsgm's coarse model: "
                   "listed, or trained before in the same --out).")
-flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a Python "
-                          "literal or a string), e.g. --set=model.padding=SAME")
+define_set_flag()
 FLAGS = flags.FLAGS
 
 METHODS = ("sgm", "wsgm", "wmgm")

@@ -34,3 +34,10 @@ def parse_settings(settings) -> dict:
     except (ValueError, SyntaxError):
       out[path] = text
   return out
+
+
+def define_set_flag():
+  """The benchmarks' repeatable --set=FIELD=VALUE flag (read with parse_settings), defined in one place."""
+  from absl import flags
+  return flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a "
+                                   "Python literal or a string), e.g. --set=model.padding=SAME")

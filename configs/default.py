@@ -32,6 +32,7 @@ def get_config():
   c.sampling.time_grid = "quadratic"
   c.sampling.rho = 7.0                    # the "rho" grid's exponent (EDM's 7)
   c.sampling.t_min = 0.0                  # > 0: the grid ends at t_min and a Tweedie step gives x_0
+  c.sampling.t_max = 0.0                  # the grid starts here, from N(0, I): 0 = sde.T; shorter is allowed
   c.sampling.num_samples = 64
   c.sampling.batch_size = 64              # global; sharded over all devices
   c.sampling.lowpass = ""                 # .npz with array "lowpass" (N, h, w, C): super-resolve it

@@ -187,3 +187,10 @@ def test_sampler_ranking_end_to_end(small_config, tmp_path):
   for r in json.load(open(tmp_path / "eval" / "gaussian_samplers_mc.json")):
     for method in ("sgm", "wsgm"):
       assert r[method]["max_rel_dev_closed_form"] < 5 * r["standard_error"], r
+
+
+def test_a_ranking_spec_fixes_the_grid_fields_it_names(small_config):
+  """The ranking searches T, time grid and t_min, except those a sampler spec sets (its t_max is the T)."""
+  combos = lambda spec: gaussian_theorem._grid_combos(small_config, solvers.parse_spec(spec))
+  assert combos("dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.001,t_max=3") == [(3.0, "logsnr", 0.001)]
+  assert {T for T, _, _ in combos("dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.001")} == {2.0, 3.0, 5.0}

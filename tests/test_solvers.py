@@ -208,6 +208,24 @@ def test_time_grids():
   np.testing.assert_allclose(np.diff(log_sigma), np.diff(log_sigma)[0], rtol=1e-4)
 
 
+def test_sampling_horizon_is_sde_T_unless_t_max_is_set():
+  """sampling.t_max = 0 starts the grid at the training horizon sde.T; a shorter t_max starts it there (the same
+  spacing over the shorter range); a sampler spec sets it like any sampling field."""
+  config = phi4_wsgm.get_config()
+  np.testing.assert_array_equal(sde.sampling_times(config), sde.time_grid("logsnr", 16, config.sde.T, 1e-3))
+  config.sampling.t_max = 3.0
+  grid = np.asarray(sde.sampling_times(config, 8))
+  np.testing.assert_array_equal(grid, sde.time_grid("logsnr", 8, 3.0, 1e-3))
+  assert (grid[0], grid[-1]) == (3.0, np.float32(1e-3))
+  assert solvers.parse_spec("dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.001,t_max=3")["t_max"] == 3.0
+
+
+def _with_t_max(t_max):
+  config = phi4_wsgm.get_config()
+  config.sampling.t_max = t_max
+  return config
+
+
 def test_perturb_has_the_ou_marginal():
   x0 = jnp.full((200_000,), 2.0)
   xt = sde.perturb(x0, jnp.asarray(0.7), jax.random.normal(jax.random.key(0), x0.shape))
@@ -231,6 +249,9 @@ def test_perturb_has_the_ou_marginal():
     (lambda: solvers.parse_spec("ddim:steps=4"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:eta=big"), "eta='big' is not a float"),
     (lambda: solvers.make_sampler("euler_maruyama", corrector_steps=1, snr=0.0), "sampling.snr=0.0"),
+    (lambda: sde.sampling_times(_with_t_max(6.0)), "sampling.t_max=6.0: need 0 < t_max <= sde.T=5.0"),
+    (lambda: sde.sampling_times(_with_t_max(-1.0)), "sampling.t_max=-1.0"),
+    (lambda: sde.sampling_times(_with_t_max(1e-3)), "sampling.t_min=0.001: need 0 <= t_min < T=0.001"),
 ])
 def test_bad_input(call, message):
   with pytest.raises(ValueError, match=message):

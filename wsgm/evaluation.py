@@ -202,7 +202,8 @@ def evaluate(config, workdir: str, method: Method) -> dict:
   generated, _, seconds = sampling.generate(config, workdir, len(reference), jax.random.key(config.seed + 1),
                                             reference.shape[-1], method)
   result = dict(config=config.name, levels=config.pyramid.levels, steps_per_scale=config.sampling.steps,
-                sampler=config.sampling.sampler, seconds_per_image=seconds, **_sets(ref, generated),
+                sampler=config.sampling.sampler, sampling=config.sampling.to_dict(), seconds_per_image=seconds,
+                **_sets(ref, generated),
                 metrics=score(generated, ref, config))
   if config.data.name == "phi4":   # physics observables, (value, bootstrap error), samples vs MCMC
     c = config.data.phi4
@@ -296,7 +297,8 @@ def sweep(config, workdir, method: Method, ref: Reference) -> dict:
                                                 reference.shape[-1], method)
       s = run.sampling
       rows.append(dict(sampler=spec, steps=n, network_evaluations_per_scale=solvers.network_evaluations(
-          s.sampler, n, s.corrector_steps, s.t_min), seconds_per_sample=seconds, metrics=score(generated, ref, run)))
+          s.sampler, n, s.corrector_steps, s.t_min), seconds_per_sample=seconds, sampling=s.to_dict(),
+          metrics=score(generated, ref, run)))
       if config.data.name == "phi4":
         rows[-1]["phi4"] = phi4.observables(generated, config.data.phi4.beta, config.data.phi4.lam)
       samples.append(generated)

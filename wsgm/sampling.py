@@ -52,7 +52,7 @@ def solver_parts(config, mesh):
   """(sampler, time grid, noise placement on the mesh) from config.sampling: what every SDE-sampled scale uses."""
   s = config.sampling
   sampler = solvers.from_config(s)
-  times = sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
+  times = sde.sampling_times(config)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return sampler, times, shard
 

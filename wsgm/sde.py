@@ -80,6 +80,18 @@ def time_grid(kind: str, steps: int, T: float, t_min: float = 0.0, rho: float = 
   return grid
 
 
+def sampling_times(config, steps=None) -> jax.Array:
+  """config.sampling's grid (steps per scale: sampling.steps unless given) from the sampling horizon down to
+  sampling.t_min. The horizon is sampling.t_max, or sde.T (the training horizon) when it is 0; it may be shorter
+  than sde.T (the models are trained on all of (0, sde.T]), never longer. The reverse process starts from
+  N(0, I) either way."""
+  s, T = config.sampling, config.sde.T
+  if not 0 <= s.t_max <= T:
+    raise InputError(f"sampling.t_max={s.t_max}: need 0 < t_max <= sde.T={T} (the models are trained on "
+                     f"(0, sde.T]; 0 = sde.T)")
+  return time_grid(s.time_grid, s.steps if steps is None else steps, s.t_max or T, s.t_min, s.rho)
+
+
 def train_times(u: jax.Array, T: float, kind: str = "quadratic") -> jax.Array:
   """Map u ~ U[0, 1] to training times with the same spacing as the sampling grid of that name."""
   if kind not in TRAIN_TIME_GRIDS:

@@ -299,7 +299,8 @@ def stochastic_ascent(residual_fn: Callable[[jax.Array], jax.Array], y: jax.Arra
 
 
 # config.sampling fields a sampler spec may set, with their types.
-SPEC_FIELDS = {"eta": float, "corrector_steps": int, "snr": float, "time_grid": str, "rho": float, "t_min": float}
+SPEC_FIELDS = {"eta": float, "corrector_steps": int, "snr": float, "time_grid": str, "rho": float, "t_min": float,
+               "t_max": float}
 
 
 def parse_spec(spec: str) -> dict:
@@ -322,7 +323,8 @@ def parse_spec(spec: str) -> dict:
 
 # What a sampler spec leaves unnamed: configs/default.py's sampling values (a test keeps them equal), so a spec
 # means the same sampler in every config, whatever sampler that config defaults to.
-SPEC_DEFAULTS = {"eta": 0.0, "corrector_steps": 0, "snr": 0.16, "time_grid": "quadratic", "rho": 7.0, "t_min": 0.0}
+SPEC_DEFAULTS = {"eta": 0.0, "corrector_steps": 0, "snr": 0.16, "time_grid": "quadratic", "rho": 7.0, "t_min": 0.0,
+                 "t_max": 0.0}
 
 
 def apply_spec(sampling, spec: str) -> None:

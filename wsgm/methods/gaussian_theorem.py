@@ -130,7 +130,7 @@ def monte_carlo_check(config, key):
   g, s = config.gaussian, config.sampling
   size, n = g.mc_size, g.mc_samples
   spectrum, _, blocks = _field(config, size)
-  times = sde.time_grid(s.time_grid, g.mc_steps, config.sde.T, s.t_min, s.rho)
+  times = sde.sampling_times(config, g.mc_steps)
   times64 = np.asarray(times, np.float64)
   sampler, gains = solvers.from_config(s), _gains(s)
   coarse = blocks[-1]
@@ -149,7 +149,7 @@ def monte_carlo_check(config, key):
         [gaussian.conditional_score_fn(b) for b in blocks], gaussian.exact_stats(blocks),
         config.pyramid.wavelet, sampler, times).image
 
-  result = dict(sampler=s.sampler, L=size, steps=g.mc_steps, T=config.sde.T, samples=n,
+  result = dict(sampler=s.sampler, L=size, steps=g.mc_steps, T=float(times[0]), samples=n,
                 standard_error=1 / np.sqrt(n))
   spectra = {"true": spectrum}
   for method, sample, closed in (("sgm", lambda: sample_sgm(sgm_key), gaussian.sgm_output(spectrum, times64, gains)),
@@ -186,11 +186,12 @@ def plot(records, config, mc_spectra, path):
 
 
 def _grid_combos(config, opts):
-  """(T, time grid, t_min) searched for a sampler: the spec's own values where it sets them."""
+  """(T, time grid, t_min) searched for a sampler: the spec's own values where it sets them (its t_max fixes T)."""
   g = config.gaussian
   grids = (opts["time_grid"],) if "time_grid" in opts else tuple(g.time_grids)
   t_mins = (opts["t_min"],) if "t_min" in opts else tuple(g.t_min_values)
-  return [(T, grid, t_min) for grid in grids for t_min in t_mins for T in g.T_values
+  horizons = (opts["t_max"],) if opts.get("t_max") else tuple(g.T_values)
+  return [(T, grid, t_min) for grid in grids for t_min in t_mins for T in horizons
           if not (grid == "logsnr" and t_min == 0)]
 
 

@@ -45,7 +45,7 @@ def validate(config) -> None:
     raise InputError(f"model.param_dtype={config.model.param_dtype!r}: the parameters' dtype is one of "
                      f"{COMPUTE_DTYPES}")
   s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
-  sde.time_grid(s.time_grid, s.steps, config.sde.T, s.t_min, s.rho)
+  sde.sampling_times(config)
   sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid)
   solvers.from_config(s)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
@@ -136,7 +136,7 @@ def make_preview(config, name, stats, channels):
   model = make_model(config, name, channels)
   s, levels, wavelet, count = config.sampling, config.pyramid.levels, config.pyramid.wavelet, config.train.sample_count
   sampler = solvers.from_config(s)
-  times = sde.time_grid(s.time_grid, config.train.sample_steps, config.sde.T, s.t_min, s.rho)
+  times = sde.sampling_times(config, config.train.sample_steps)
 
   def preview(params, key, images):
     coarse, conditionals = score_functions({name: (model, params)}, levels)
