@@ -168,8 +168,9 @@ def test_sweep_runs_the_configs_own_sampler_when_none_is_named(gaussian_eval, mo
   first = evaluation.sweep(c, str(tmp_path), None, ref)
   assert seen == expected
   # Each row records the sampling settings it ran with, e.g. the grid's start (0: sde.T).
-  assert [(r["sampling"]["sampler"], r["sampling"]["time_grid"], r["sampling"]["t_min"]) for r in first["rows"]] == expected
-  assert [(r["steps"], r["sampling"]["steps"], r["sampling"]["t_max"]) for r in first["rows"]] == [(2, 2, 0.0), (4, 4, 0.0)]
+  ran = [r["sampling"] for r in first["rows"]]
+  assert [(s["sampler"], s["time_grid"], s["t_min"]) for s in ran] == expected
+  assert [(r["steps"], s["steps"], s["t_max"]) for r, s in zip(first["rows"], ran)] == [(2, 2, 0.0), (4, 4, 0.0)]
   # A second sweep: quality.png is the newest, each run's figures are kept beside its numbered JSON.
   evaluation.sweep(c, str(tmp_path), None, ref)
   eval_dir = tmp_path / "eval"
