@@ -186,7 +186,7 @@ def plot(records, config, mc_spectra, path):
 
 
 def _grid_combos(config, opts):
-  """(T, time grid, t_min) searched for a sampler: the spec's own values where it sets them (its t_max fixes T)."""
+  """(T, time grid, t_min) searched for a sampler: the spec's own values where it sets them (a t_max > 0 fixes T)."""
   g = config.gaussian
   grids = (opts["time_grid"],) if "time_grid" in opts else tuple(g.time_grids)
   t_mins = (opts["t_min"],) if "t_min" in opts else tuple(g.t_min_values)
