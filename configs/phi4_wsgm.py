@@ -63,10 +63,10 @@ def get_config(size="32"):
   # and fresh noise does not). Training draws t = T u^2 (train.time_grid = "quadratic"), which covers all of
   # (0, T], so the sampling-only log-SNR grid runs on the same models.
   # The horizon stays sde.T (sampling.t_max = 0). From t_max = 3 the exact Gaussian error at N = 16 is 0.043
-  # instead of 0.067 at every L, and a 6000-step model has U4 and the log-spectrum error within floor + 2 se at
-  # N = 16 from there in each of three draws (one trained with symmetry augmentation: in one of two); but this
+  # instead of 0.067 at every L, and one of three 6000-step models has U4 and the log-spectrum error within
+  # floor + 2 se at N = 16 from there in each of three draws (the other two: once at the edge, or out); but this
   # config's 2000-step model is worse from t = 3 at every N >= 16 (0.027-0.029 against 0.018-0.024; README,
-  # "A shorter sampling horizon"). With --config.train.steps=6000, add --config.sampling.t_max=3.
+  # "A shorter sampling horizon"). With --config.train.steps=6000, try --config.sampling.t_max=3.
   c.sampling.sampler = "dpm_solver_pp_2m_sde"
   c.sampling.time_grid = "logsnr"
   c.sampling.t_min = 1e-3
