@@ -110,5 +110,6 @@ def keep_with_run(path: str, run_json: str) -> str:
   JSON as `<run>_<name>` (eval/phi4_3_quality.png), so the next run's newest copy does not lose it."""
   kept = os.path.join(os.path.dirname(run_json),
                       f"{os.path.splitext(os.path.basename(run_json))[0]}_{os.path.basename(path)}")
-  atomic_write(kept, lambda f: shutil.copyfileobj(open(path, "rb"), f))
+  with open(path, "rb") as src:
+    atomic_write(kept, lambda f: shutil.copyfileobj(src, f))
   return kept

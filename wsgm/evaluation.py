@@ -214,12 +214,11 @@ def evaluate(config, workdir: str, method: Method) -> dict:
                f"{config.name}: J={config.pyramid.levels}, {config.sampling.steps} steps/scale")
   image_io.save_grid(os.path.join(out_dir, "samples.png"), generated[:64])
   image_io.save_grid(os.path.join(out_dir, "data.png"), reference[:64])
-  for figure in ("spectra.png", "samples.png"):
-    outputs.keep_with_run(os.path.join(out_dir, figure), path)
+  kept = [outputs.keep_with_run(os.path.join(out_dir, figure), path) for figure in ("spectra.png", "samples.png")]
   print(f"{config.name}: {len(generated)} samples vs {held.note}; '*': outside floor + 2 standard errors")
   print(summary(result["metrics"], config.eval.quality_metrics))
   print(f"wrote {path} (and {out_dir}/{config.name}.json, the newest), spectra.png, samples.png, data.png (the "
-        f"first two also kept as {os.path.basename(path)[:-5]}_*.png)")
+        f"first two also kept as {', '.join(map(os.path.basename, kept))})")
   return result
 
 
@@ -316,14 +315,13 @@ def sweep(config, workdir, method: Method, ref: Reference) -> dict:
   image_io.save_grid(os.path.join(out_dir, "fields.png"),
                      np.concatenate([reference[:8], samples[0][:8], samples[len(config.eval.steps_sweep) - 1][:8]]),
                      lo=lo, hi=hi)
-  for figure in ("quality.png", "fields.png"):
-    outputs.keep_with_run(os.path.join(out_dir, figure), path)
+  kept = [outputs.keep_with_run(os.path.join(out_dir, figure), path) for figure in ("quality.png", "fields.png")]
   for spec, reached_n in reached.items():
     print(f"{config.name}, {spec}: steps to quality (within noise floor + 2 standard errors): "
           + ", ".join(f"{k} {'not reached' if v is None else v}" for k, v in reached_n.items())
           + ("" if ref.floor is not None else f" ({ref.heldout.note})"))
   print(f"wrote {path} (and {out_dir}/{name}.json, the newest), quality.png, fields.png (also kept as "
-        f"{os.path.basename(path)[:-5]}_quality.png, _fields.png)")
+        f"{', '.join(map(os.path.basename, kept))})")
   return result
 
 
