@@ -41,13 +41,30 @@ def _explain(argv, error) -> str:
   return " ".join(str(error).split())[:500]
 
 
+def _repeated_sequence(argv, config):
+  """ml_collections appends a tuple or list field given twice (--config.a.b="(8,16)" --config.a.b="(16,)" gives
+  (8, 16, 16)) where a scalar's last value wins: name the first such field, or None."""
+  names = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  for name in dict.fromkeys(n for n in names if names.count(n) > 1):
+    value = config
+    for part in name.split("."):
+      value = value[part]
+    if isinstance(value, (tuple, list)):
+      return (f"--config.{name} is given {names.count(name)} times: a tuple field given again is appended to, not "
+              f"replaced (here {tuple(value)}); give it once")
+  return None
+
+
 def parse_flags(argv):
   try:
     rest = FLAGS(argv)
     FLAGS.config.name   # the config file loads lazily: fail here, not mid-run
-    return rest
   except Exception as e:   # bad flags or overrides: one line, no traceback
     sys.exit(f"error: {_explain(argv, e)}")
+  repeated = _repeated_sequence(argv, FLAGS.config)
+  if repeated:
+    sys.exit(f"error: {repeated}")
+  return rest
 
 
 def main(argv):

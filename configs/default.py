@@ -84,6 +84,7 @@ def get_config():
   c.train.schedule = "constant"  # after warmup: "constant", or a "cosine" / "linear" decay to the fraction below
   c.train.final_lr_fraction = 0.0   # ... of train.learning_rate at the decay's end,
   c.train.decay_steps = 0        # ... this step (0: train.steps); set it to continue a run on the same schedule
+  c.train.decay_start = 0        # the decay begins here (0: at the end of warmup; > 0: the peak is held till then)
   c.train.accumulate = 1         # micro-batches per step (gradient accumulation): a batch larger than memory
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0

@@ -134,6 +134,9 @@ def run_main(*args):
     (["--config=tests/configs/tiny_wsgm.py", "--config.train.stepz=3"], "unknown config field --config.train.stepz; "
                                                                         "did you mean train.steps"),
     (["--config=configs/no_such_config.py"], "--config=configs/no_such_config.py: no such config file"),
+    (["--config=tests/configs/tiny_wsgm.py", "--config.eval.steps_sweep=(2,4)", "--config.eval.steps_sweep=(4,)"],
+     "--config.eval.steps_sweep is given 2 times: a tuple field given again is appended to, not replaced "
+     "(here (2, 4, 4)); give it once"),
     (["--config=tests/configs/tiny_wsgm.py", "--workdir=/sys/wsgm_read_only/w"], "Operation not permitted"),
     (["--config=tests/configs/tiny_wsgm.py", "--workdir=WORKDIR_IS_A_FILE"], "is a file, not a directory"),
 ])

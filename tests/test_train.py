@@ -165,6 +165,11 @@ def test_learning_rate_warms_up_then_decays_to_the_final_fraction(tiny_config):
   assert lr("cosine", 110) == pytest.approx(1e-4) and lr("linear", 110) == pytest.approx(1e-4)
   longer = override(tiny_config, **{**base, "train.schedule": "linear", "train.steps": 200, "train.decay_steps": 110})
   assert float(train.learning_rate(longer)(60)) == pytest.approx(0.55e-3)   # the same decay, continued to 200
+  # warmup-stable-decay: the peak held to step 60, then the cosine over 60..110 (halfway at 85)
+  held = lambda step: float(train.learning_rate(override(tiny_config, **{**base, "train.schedule": "cosine",
+                                                                         "train.decay_start": 60}))(step))
+  assert held(5) == pytest.approx(5e-4) and held(35) == pytest.approx(1e-3) and held(60) == pytest.approx(1e-3)
+  assert held(85) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + np.cos(np.pi / 2))) and held(110) == pytest.approx(1e-4)
 
 
 def test_accumulated_micro_batches_equal_one_big_batch(tiny_config):
@@ -186,6 +191,7 @@ def test_accumulated_micro_batches_equal_one_big_batch(tiny_config):
 @pytest.mark.parametrize("field, value, message", [
     ("train.schedule", "exponential", "train.schedule='exponential': choose from"),
     ("train.final_lr_fraction", 1.5, "train.final_lr_fraction=1.5"),
+    ("train.decay_start", 2000, "train.decay_start=2000: need 0 (decay from the end of warmup) or a step in"),
     ("train.accumulate", 0, "train.accumulate=0: need a positive integer"),
     ("train.accumulate", 3, "train.batch_size=8 with train.accumulate=3"),
     ("train.sample_every", -5, "train.sample_every=-5: need a step count >= 0"),

@@ -49,15 +49,21 @@ SCHEDULES = ("constant", "cosine", "linear")
 def learning_rate(config) -> optax.Schedule:
   """Linear warmup over train.warmup_steps to train.learning_rate, then (train.schedule) constant, or a cosine or
   linear decay to train.final_lr_fraction x the peak at train.decay_steps (0: train.steps; a run continued
-  with a larger train.steps and decay_steps = 0 stretches the rest of its decay)."""
+  with a larger train.steps and decay_steps = 0 stretches the rest of its decay). train.decay_start > 0 holds the
+  peak until that step and decays from there (warmup-stable-decay): a run trained at a constant rate can be
+  continued with a decay phase, its earlier steps on the same schedule."""
   t = config.train
-  warmup = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
+  warmup_end = max(t.warmup_steps, 1)
+  warmup = optax.linear_schedule(0.0, t.learning_rate, warmup_end)
   if t.schedule == "constant":
     return warmup
-  span, final = max((t.decay_steps or t.steps) - t.warmup_steps, 1), t.learning_rate * t.final_lr_fraction
+  begin = max(t.decay_start, warmup_end)
+  span, final = max((t.decay_steps or t.steps) - begin, 1), t.learning_rate * t.final_lr_fraction
   decay = (optax.cosine_decay_schedule(t.learning_rate, span, alpha=t.final_lr_fraction) if t.schedule == "cosine"
            else optax.linear_schedule(t.learning_rate, final, span))
-  return optax.join_schedules([warmup, decay], [max(t.warmup_steps, 1)])
+  if begin == warmup_end:
+    return optax.join_schedules([warmup, decay], [warmup_end])
+  return optax.join_schedules([warmup, optax.constant_schedule(t.learning_rate), decay], [warmup_end, begin])
 
 
 def validate(config) -> None:
@@ -68,6 +74,9 @@ def validate(config) -> None:
     raise InputError(f"train.schedule={t.schedule!r}: choose from {SCHEDULES}")
   if t.decay_steps < 0:
     raise InputError(f"train.decay_steps={t.decay_steps}: need >= 0 (0: train.steps)")
+  if t.decay_start and not t.warmup_steps <= t.decay_start < (t.decay_steps or t.steps):
+    raise InputError(f"train.decay_start={t.decay_start}: need 0 (decay from the end of warmup) or a step in "
+                     f"[train.warmup_steps={t.warmup_steps}, {t.decay_steps or t.steps}) (the decay's end)")
   if not 0 <= t.final_lr_fraction <= 1:
     raise InputError(f"train.final_lr_fraction={t.final_lr_fraction}: need a fraction of the peak in [0, 1]")
   if isinstance(t.accumulate, bool) or not isinstance(t.accumulate, int) or t.accumulate < 1:
