@@ -6,7 +6,7 @@ and samples.png. With --config.sampling.lowpass=FILE.npz it super-resolves the g
 """
 import os
 import time
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional
 
 from absl import logging
 import jax
@@ -20,9 +20,9 @@ from wsgm import sde, solvers, train
 from wsgm.methods import Method
 
 
-def load_models(config, workdir, channels: int, names, method: Method):
-  """({name: (model, EMA params)} from each model's latest checkpoint (names: all of the method's when None),
-  the normalization statistics or None); a missing checkpoint is named."""
+def load_models(config, workdir, channels: int, names, method: Method, step: Optional[int] = None):
+  """({name: (model, EMA params)} from each model's latest checkpoint, or its checkpoint `step` (names: all of
+  the method's when None), the normalization statistics or None); a missing checkpoint or step is named."""
   checkpoint.check_config(workdir, config, method.architecture_fields)
   stats = None
   if config.pyramid.levels and method.normalization == "standardize":
@@ -42,7 +42,10 @@ def load_models(config, workdir, channels: int, names, method: Method):
     init_fn, _, model = method.make_steps(config, name, stats, channels)
     like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                         jax.eval_shape(init_fn, jax.random.key(0), dummy))
-    state = checkpoint.restore(mngr, like)   # the newest intact, finite step (read-only: nothing moved)
+    if step is not None and step not in mngr.all_steps():
+      raise InputError(f"model {name!r} has no checkpoint at step {step} in {directory}: it has steps "
+                       f"{sorted(mngr.all_steps())}")
+    state = checkpoint.restore(mngr, like, step)   # the newest intact, finite step (read-only: nothing moved)
     logging.info("%s: restored step %d", name, int(state.step))
     models[name] = (model, state.ema_params)
   return models, stats

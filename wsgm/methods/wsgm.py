@@ -60,6 +60,13 @@ def make_model(config, name: str, channels: int) -> UNet:
               padding=m.padding)
 
 
+def denoising_errors(params, model, target, cond, t, z):
+  """Per example, the mean square of eps_theta(x_t, t, cond) - z over its coefficients, at its own time t and
+  noise z (eval mode): loss_fn's integrand, for a loss on held-out data at chosen times."""
+  eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=False)
+  return jnp.mean((eps - z) ** 2, axis=tuple(range(1, target.ndim)))
+
+
 def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
   t_key, z_key, dropout_key = jax.random.split(key, 3)
   t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid)

@@ -1,0 +1,119 @@
+"""Does a trained WSGM pyramid overfit? Each model's denoising loss on training images against held-out ones.
+
+For every model of the workdir and every checkpoint step it keeps (EMA parameters, eval mode), the loss
+|eps_theta(x_t, t, cond) - z|^2 per coefficient on `--samples` training images (the first of the training
+stream) and as many held-out ones, at `--times` fixed times t_k = T u_k^2, u_k = (k + 1/2) / K (the training
+distribution's quantile midpoints, train.time_grid), with the *same* noise z for image i in both sets. A
+held-out loss above the training loss, beyond its standard error (paired over i: same z and t, the images
+independent), is memorization: the model has learned its training set, not the law. Per t_k, where it sits
+(small t: the finest details; large t: the global structure). An untrained or underfit model has no gap.
+
+  python bench/heldout_loss.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_circ_6k --samples=512
+
+JSON (WORKDIR/bench/heldout_loss_<k>.json, a new k each run) and heldout_loss_<k>.png: the gap per t_k and model,
+one line per checkpoint step.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lib import checkpoint, data, outputs, plots  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from wsgm import pyramid, sampling, sde  # noqa: E402
+from wsgm.methods import wsgm as wsgm_method  # noqa: E402
+
+config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "The workdir's WSGM config.")
+flags.DEFINE_string("workdir", None, "A trained WSGM workdir.")
+flags.DEFINE_integer("samples", 512, "Images per set (training, held-out).")
+flags.DEFINE_integer("times", 8, "Fixed diffusion times per image.")
+flags.DEFINE_list("steps", ["all"], "Checkpoint steps to score: all (every kept one) or a list.")
+FLAGS = flags.FLAGS
+
+
+def fixed_times(config, count: int) -> np.ndarray:
+  """t_k = train_times(u_k), u_k = (k + 1/2) / count: the training time distribution's quantile midpoints."""
+  if count < 1:
+    raise InputError(f"--times={count}: need at least one time")
+  u = (np.arange(count) + 0.5) / count
+  return np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), config.sde.T, config.train.time_grid))
+
+
+def model_losses(config, model, params, stats, name, images, times, key) -> np.ndarray:
+  """(images, times) per-coefficient losses of one model; image i's noise at t_k is drawn from (key, k, i), so
+  two image sets scored with the same key share it image by image."""
+  target, cond = pyramid.model_io(jnp.asarray(images), name, stats, config.pyramid.wavelet, config.pyramid.levels)
+  errors = jax.jit(lambda p, t, z: wsgm_method.denoising_errors(p, model, target, cond, t, z))
+  out = []
+  for k, t in enumerate(times):
+    z = jax.random.normal(jax.random.fold_in(key, k), target.shape, target.dtype)
+    out.append(np.asarray(errors(params, jnp.full(target.shape[:1], t, jnp.float32), z)))
+  return np.stack(out, axis=1)
+
+
+def compare(train_losses: np.ndarray, heldout_losses: np.ndarray) -> dict:
+  """Loss on each set (mean +- se over images of their mean over times), the held-out minus training gap with
+  its paired se, and the gap per time (paired se each)."""
+  n = len(train_losses)
+  mean_se = lambda v: (float(v.mean()), float(v.std(ddof=1) / np.sqrt(n)))
+  gap = heldout_losses - train_losses
+  per_t = gap.mean(0), gap.std(0, ddof=1) / np.sqrt(n)
+  return {"train": mean_se(train_losses.mean(1)), "heldout": mean_se(heldout_losses.mean(1)),
+          "gap": mean_se(gap.mean(1)), "gap_per_t": [[float(m), float(s)] for m, s in zip(*per_t)],
+          "train_per_t": train_losses.mean(0).tolist()}
+
+
+def main(argv):
+  del argv
+  checkpoint.quiet_orbax_logs()
+  config, n = FLAGS.config, FLAGS.samples
+  times = fixed_times(config, FLAGS.times)
+  train_set = next(data.batches(config.data, "train", n, config.data.seed))
+  heldout = next(data.batches(config.data, "test", n, config.data.seed))
+  if len(train_set) < n or len(heldout) < n:
+    raise SystemExit(f"error: --samples={n}: the data have {len(train_set)} training and {len(heldout)} held-out "
+                     "images")
+  key = jax.random.key(config.seed + 7)
+  rows = {}
+  for name in wsgm_method.METHOD.model_names(config):
+    directory = os.path.join(FLAGS.workdir, name, "checkpoints")
+    kept = sorted(checkpoint.manager(directory, read_only=True).all_steps()) if os.path.isdir(directory) else []
+    steps = kept if FLAGS.steps == ["all"] else [int(s) for s in FLAGS.steps]
+    for step in steps:
+      models, stats = sampling.load_models(config, FLAGS.workdir, train_set.shape[-1], [name], wsgm_method.METHOD,
+                                           step)
+      model, params = models[name]
+      losses = [model_losses(config, model, params, stats, name, images, times, jax.random.fold_in(key, len(rows)))
+                for images in (train_set, heldout)]
+      rows[f"{name} step {step}"] = dict(compare(*losses), model=name, step=step)
+      r = rows[f"{name} step {step}"]
+      print(f"{name:8s} step {step:6d}: train {r['train'][0]:.4f} +- {r['train'][1]:.4f}, held-out "
+            f"{r['heldout'][0]:.4f} +- {r['heldout'][1]:.4f}, gap {r['gap'][0]:+.4f} +- {r['gap'][1]:.4f} | per t: "
+            + " ".join(f"{m:+.4f}" for m, _ in r["gap_per_t"]), flush=True)
+  out_dir = os.path.join(FLAGS.workdir, "bench")
+  path = outputs.new_path(out_dir, "heldout_loss", ".json")
+  outputs.write_json(path, {"config": config.name, "workdir": FLAGS.workdir, "samples": n, "times": times.tolist(),
+                            "rows": rows})
+  names = list(dict.fromkeys(r["model"] for r in rows.values()))
+  fig, axes = plots.new_figure(len(names), 4.5, 3.6)
+  for ax, name in zip(axes, names):
+    for r in (r for r in rows.values() if r["model"] == name):
+      m, s = np.asarray(r["gap_per_t"]).T
+      ax.errorbar(times, m, yerr=2 * s, marker="o", ms=3, capsize=2, label=f"step {r['step']}")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log")
+    ax.set(title=name, xlabel="t", ylabel="held-out - training loss (+- 2 se)")
+    ax.legend(fontsize=7)
+  plots.save(fig, path[:-len(".json")] + ".png")
+  print("wrote", path, "and", path[:-len(".json")] + ".png")
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("workdir")
+  app.run(main)
