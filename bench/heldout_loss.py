@@ -6,12 +6,14 @@ stream) and as many held-out ones, at `--times` fixed times t_k = T u_k^2, u_k =
 distribution's quantile midpoints, train.time_grid), with the *same* noise z for image i in both sets. A
 held-out loss above the training loss, beyond its standard error (paired over i: same z and t, the images
 independent), is memorization: the model has learned its training set, not the law. Per t_k, where it sits
-(small t: the finest details; large t: the global structure). An untrained or underfit model has no gap.
+(small t: the finest details; large t: the global structure). An untrained or underfit model has no gap. A
+model's noise depends only on the model, so its held-out losses at two steps, or in two workdirs of the same
+config, are paired image by image: each row gives the change from the model's previous step with its paired se.
 
   python bench/heldout_loss.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_circ_6k --samples=512
 
-JSON (WORKDIR/bench/heldout_loss_<k>.json, a new k each run) and heldout_loss_<k>.png: the gap per t_k and model,
-one line per checkpoint step.
+JSON (WORKDIR/bench/heldout_loss_<k>.json, a new k each run), heldout_loss_<k>.png (the gap per t_k and model, one
+line per checkpoint step) and heldout_loss_<k>.npz (the per-image losses of every row, [image, time]).
 """
 import os
 import sys
@@ -80,8 +82,10 @@ def main(argv):
     raise SystemExit(f"error: --samples={n}: the data have {len(train_set)} training and {len(heldout)} held-out "
                      "images")
   key = jax.random.key(config.seed + 7)
-  rows = {}
-  for name in wsgm_method.METHOD.model_names(config):
+  rows, per_image = {}, {}
+  for index, name in enumerate(wsgm_method.METHOD.model_names(config)):
+    model_key = jax.random.fold_in(key, index)   # a model's noise is the same at every step and in every workdir
+    previous = None
     directory = os.path.join(FLAGS.workdir, name, "checkpoints")
     kept = sorted(checkpoint.manager(directory, read_only=True).all_steps()) if os.path.isdir(directory) else []
     steps = kept if FLAGS.steps == ["all"] else [int(s) for s in FLAGS.steps]
@@ -89,13 +93,20 @@ def main(argv):
       models, stats = sampling.load_models(config, FLAGS.workdir, train_set.shape[-1], [name], wsgm_method.METHOD,
                                            step)
       model, params = models[name]
-      losses = [model_losses(config, model, params, stats, name, images, times, jax.random.fold_in(key, len(rows)))
+      losses = [model_losses(config, model, params, stats, name, images, times, model_key)
                 for images in (train_set, heldout)]
-      rows[f"{name} step {step}"] = dict(compare(*losses), model=name, step=step)
-      r = rows[f"{name} step {step}"]
+      row = f"{name} step {step}"
+      rows[row] = r = dict(compare(*losses), model=name, step=step)
+      per_image[f"{name}/{step}/train"], per_image[f"{name}/{step}/heldout"] = losses
+      change = ""
+      if previous is not None:   # the same held-out images and noise: the change is paired image by image
+        d = losses[1].mean(1) - previous.mean(1)
+        r["heldout_change"] = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))]
+        change = f" (change {r['heldout_change'][0]:+.4f} +- {r['heldout_change'][1]:.4f})"
+      previous = losses[1]
       print(f"{name:8s} step {step:6d}: train {r['train'][0]:.4f} +- {r['train'][1]:.4f}, held-out "
-            f"{r['heldout'][0]:.4f} +- {r['heldout'][1]:.4f}, gap {r['gap'][0]:+.4f} +- {r['gap'][1]:.4f} | per t: "
-            + " ".join(f"{m:+.4f}" for m, _ in r["gap_per_t"]), flush=True)
+            f"{r['heldout'][0]:.4f} +- {r['heldout'][1]:.4f}{change}, gap {r['gap'][0]:+.4f} +- {r['gap'][1]:.4f} | "
+            "per t: " + " ".join(f"{m:+.4f}" for m, _ in r["gap_per_t"]), flush=True)
   out_dir = os.path.join(FLAGS.workdir, "bench")
   path = outputs.new_path(out_dir, "heldout_loss", ".json")
   outputs.write_json(path, {"config": config.name, "workdir": FLAGS.workdir, "samples": n, "times": times.tolist(),
@@ -110,8 +121,10 @@ def main(argv):
     ax.set_xscale("log")
     ax.set(title=name, xlabel="t", ylabel="held-out - training loss (+- 2 se)")
     ax.legend(fontsize=7)
-  plots.save(fig, path[:-len(".json")] + ".png")
-  print("wrote", path, "and", path[:-len(".json")] + ".png")
+  stem = path[:-len(".json")]
+  plots.save(fig, stem + ".png")
+  outputs.save_npz(stem + ".npz", **per_image)
+  print(f"wrote {path}, {stem}.png and {stem}.npz (per-image losses, [image, time], for paired comparisons)")
 
 
 if __name__ == "__main__":

@@ -68,5 +68,11 @@ def test_the_bench_scores_every_kept_step_and_keeps_earlier_runs(trained_workdir
     assert sorted(rows) == ["coarse step 4", "coarse step 8", "scale_1 step 4", "scale_1 step 8"]
     assert all(len(r["gap_per_t"]) == 2 and np.isfinite(r["gap"]).all() for r in rows.values())
     assert os.path.getsize(path[:-len(".json")] + ".png") > 0
+    assert "heldout_change" in rows["scale_1 step 8"] and "heldout_change" not in rows["scale_1 step 4"]
+    per_image = np.load(path[:-len(".json")] + ".npz")
+    np.testing.assert_allclose(per_image["scale_1/8/heldout"].mean(1).mean(), rows["scale_1 step 8"]["heldout"][0],
+                               rtol=1e-6)
+    change = per_image["scale_1/8/heldout"].mean(1) - per_image["scale_1/4/heldout"].mean(1)
+    np.testing.assert_allclose(change.mean(), rows["scale_1 step 8"]["heldout_change"][0], rtol=1e-5, atol=1e-9)
   first, second = (json.load(open(os.path.join(trained_workdir, "bench", f"heldout_loss_{k}.json"))) for k in (0, 1))
   assert first == second   # fixed keys: the same numbers, and the first run's file is still there
