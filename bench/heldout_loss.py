@@ -31,12 +31,18 @@ from lib.errors import InputError  # noqa: E402
 from wsgm import pyramid, sampling, sde  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
-config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "The workdir's WSGM config.")
-flags.DEFINE_string("workdir", None, "A trained WSGM workdir.")
-flags.DEFINE_integer("samples", 512, "Images per set (training, held-out).")
-flags.DEFINE_integer("times", 8, "Fixed diffusion times per image.")
-flags.DEFINE_list("steps", ["all"], "Checkpoint steps to score: all (every kept one) or a list.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined when run as a script only: the tests import this module beside other benchmarks with their own
+  --steps, --samples, ..."""
+  config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "The workdir's WSGM config.")
+  flags.DEFINE_string("workdir", None, "A trained WSGM workdir.")
+  flags.DEFINE_integer("samples", 512, "Images per set (training, held-out).")
+  flags.DEFINE_integer("times", 8, "Fixed diffusion times per image.")
+  flags.DEFINE_list("steps", ["all"], "Checkpoint steps to score: all (every kept one) or a list.")
+  flags.mark_flag_as_required("workdir")
 
 
 def fixed_times(config, count: int) -> np.ndarray:
@@ -102,7 +108,7 @@ def main(argv):
       if previous is not None:   # the same held-out images and noise: the change is paired image by image
         d = losses[1].mean(1) - previous.mean(1)
         r["heldout_change"] = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))]
-        change = f" (change {r['heldout_change'][0]:+.4f} +- {r['heldout_change'][1]:.4f})"
+        change = f" (change {r['heldout_change'][0]:+.5f} +- {r['heldout_change'][1]:.5f})"
       previous = losses[1]
       print(f"{name:8s} step {step:6d}: train {r['train'][0]:.4f} +- {r['train'][1]:.4f}, held-out "
             f"{r['heldout'][0]:.4f} +- {r['heldout'][1]:.4f}{change}, gap {r['gap'][0]:+.4f} +- {r['gap'][1]:.4f} | "
@@ -128,5 +134,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("workdir")
+  define_flags()
   app.run(main)
