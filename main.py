@@ -21,10 +21,15 @@ flags.mark_flags_as_required(["config", "workdir", "mode"])
 FLAGS = flags.FLAGS
 
 
+def _override_names(argv) -> list:
+  """The config fields the command line sets, in order: --config.a.b=v -> a.b."""
+  return [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+
+
 def _explain(argv, error) -> str:
   """One line for a command line that does not parse: an unknown --config.X names the closest fields."""
   specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-  overrides = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  overrides = _override_names(argv)
   path, _, arg = specs[0].partition(":") if specs else ("", "", "")   # FILE[:ARG], ARG passed to get_config
   if specs and not os.path.isfile(path):
     return f"--config={path}: no such config file"
@@ -44,7 +49,7 @@ def _explain(argv, error) -> str:
 def _repeated_sequence(argv, config):
   """ml_collections appends a tuple or list field given twice (--config.a.b="(8,16)" --config.a.b="(16,)" gives
   (8, 16, 16)) where a scalar's last value wins: name the first such field, or None."""
-  names = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  names = _override_names(argv)
   for name in dict.fromkeys(n for n in names if names.count(n) > 1):
     value = config
     for part in name.split("."):

@@ -53,15 +53,18 @@ def fixed_times(config, count: int) -> np.ndarray:
   return np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), config.sde.T, config.train.time_grid))
 
 
-def model_losses(config, model, params, stats, name, images, times, key) -> np.ndarray:
-  """(images, times) per-coefficient losses of one model; image i's noise at t_k is drawn from (key, k, i), so
-  two image sets scored with the same key share it image by image."""
-  target, cond = pyramid.model_io(jnp.asarray(images), name, stats, config.pyramid.wavelet, config.pyramid.levels)
-  errors = jax.jit(lambda p, t, z: wsgm_method.denoising_errors(p, model, target, cond, t, z))
+def errors_fn(model):
+  """denoising_errors of one model, compiled once for all its checkpoints and both image sets."""
+  return jax.jit(lambda params, target, cond, t, z: wsgm_method.denoising_errors(params, model, target, cond, t, z))
+
+
+def model_losses(errors, params, target, cond, times, key) -> np.ndarray:
+  """(images, times) per-coefficient losses of one model on its (target, cond) (pyramid.model_io); image i's
+  noise at t_k is drawn from (key, k, i), so two image sets scored with the same key share it image by image."""
   out = []
   for k, t in enumerate(times):
     z = jax.random.normal(jax.random.fold_in(key, k), target.shape, target.dtype)
-    out.append(np.asarray(errors(params, jnp.full(target.shape[:1], t, jnp.float32), z)))
+    out.append(np.asarray(errors(params, target, cond, jnp.full(target.shape[:1], t, jnp.float32), z)))
   return np.stack(out, axis=1)
 
 
@@ -94,13 +97,19 @@ def main(argv):
     previous = None
     directory = os.path.join(FLAGS.workdir, name, "checkpoints")
     kept = sorted(checkpoint.manager(directory, read_only=True).all_steps()) if os.path.isdir(directory) else []
+    if not kept:
+      raise SystemExit(f"error: model {name!r} has no checkpoint in {directory}")
     steps = kept if FLAGS.steps == ["all"] else [int(s) for s in FLAGS.steps]
+    errors = sets = None
     for step in steps:
       models, stats = sampling.load_models(config, FLAGS.workdir, train_set.shape[-1], [name], wsgm_method.METHOD,
                                            step)
       model, params = models[name]
-      losses = [model_losses(config, model, params, stats, name, images, times, model_key)
+      if errors is None:   # the model's inputs (stats.npz is the same at every step) and its compiled loss, once
+        errors = errors_fn(model)
+        sets = [pyramid.model_io(jnp.asarray(images), name, stats, config.pyramid.wavelet, config.pyramid.levels)
                 for images in (train_set, heldout)]
+      losses = [model_losses(errors, params, target, cond, times, model_key) for target, cond in sets]
       row = f"{name} step {step}"
       rows[row] = r = dict(compare(*losses), model=name, step=step)
       per_image[f"{name}/{step}/train"], per_image[f"{name}/{step}/heldout"] = losses

@@ -44,8 +44,8 @@ def test_losses_are_the_training_loss_and_pair_the_sets(tiny_config, trained_wor
   np.testing.assert_allclose(float(np.mean(per_example)), float(loss), rtol=1e-5)
   # the same images and key give the same losses (noise by image index): a gap of exactly 0
   times = heldout_loss.fixed_times(c, 3)
-  a, b = (heldout_loss.model_losses(c, model, params, stats, "scale_1", images, times, jax.random.key(5))
-          for _ in range(2))
+  errors = heldout_loss.errors_fn(model)
+  a, b = (heldout_loss.model_losses(errors, params, target, cond, times, jax.random.key(5)) for _ in range(2))
   assert a.shape == (8, 3) and np.array_equal(a, b)
   same = heldout_loss.compare(a, b)
   assert same["gap"] == (0.0, 0.0) and same["train"] == same["heldout"]

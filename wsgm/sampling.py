@@ -45,7 +45,7 @@ def load_models(config, workdir, channels: int, names, method: Method, step: Opt
     if step is not None and step not in mngr.all_steps():
       raise InputError(f"model {name!r} has no checkpoint at step {step} in {directory}: it has steps "
                        f"{sorted(mngr.all_steps())}")
-    state = checkpoint.restore(mngr, like, step)   # the newest intact, finite step (read-only: nothing moved)
+    state = checkpoint.restore(mngr, like, step)   # that step, or the newest intact one (read-only: nothing moved)
     logging.info("%s: restored step %d", name, int(state.step))
     models[name] = (model, state.ema_params)
   return models, stats

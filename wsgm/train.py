@@ -61,8 +61,7 @@ def learning_rate(config) -> optax.Schedule:
   span, final = max((t.decay_steps or t.steps) - begin, 1), t.learning_rate * t.final_lr_fraction
   decay = (optax.cosine_decay_schedule(t.learning_rate, span, alpha=t.final_lr_fraction) if t.schedule == "cosine"
            else optax.linear_schedule(t.learning_rate, final, span))
-  if begin == warmup_end:
-    return optax.join_schedules([warmup, decay], [warmup_end])
+  # decay_start = 0: begin == warmup_end and the held piece is empty (the later boundary wins)
   return optax.join_schedules([warmup, optax.constant_schedule(t.learning_rate), decay], [warmup_end, begin])
 
 
