@@ -10,6 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+import configs
 from lib import checkpoint, parallel
 from lib.errors import InputError
 from wsgm import experiments
@@ -21,15 +22,10 @@ flags.mark_flags_as_required(["config", "workdir", "mode"])
 FLAGS = flags.FLAGS
 
 
-def _override_names(argv) -> list:
-  """The config fields the command line sets, in order: --config.a.b=v -> a.b."""
-  return [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
-
-
 def _explain(argv, error) -> str:
   """One line for a command line that does not parse: an unknown --config.X names the closest fields."""
   specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-  overrides = _override_names(argv)
+  overrides = configs.override_names(argv)
   path, _, arg = specs[0].partition(":") if specs else ("", "", "")   # FILE[:ARG], ARG passed to get_config
   if specs and not os.path.isfile(path):
     return f"--config={path}: no such config file"
@@ -46,29 +42,13 @@ def _explain(argv, error) -> str:
   return " ".join(str(error).split())[:500]
 
 
-def _repeated_sequence(argv, config):
-  """ml_collections appends a tuple or list field given twice (--config.a.b="(8,16)" --config.a.b="(16,)" gives
-  (8, 16, 16)) where a scalar's last value wins: name the first such field, or None."""
-  names = _override_names(argv)
-  for name in dict.fromkeys(n for n in names if names.count(n) > 1):
-    value = config
-    for part in name.split("."):
-      value = value[part]
-    if isinstance(value, (tuple, list)):
-      return (f"--config.{name} is given {names.count(name)} times: a tuple field given again is appended to, not "
-              f"replaced (here {tuple(value)}); give it once")
-  return None
-
-
 def parse_flags(argv):
   try:
     rest = FLAGS(argv)
     FLAGS.config.name   # the config file loads lazily: fail here, not mid-run
   except Exception as e:   # bad flags or overrides: one line, no traceback
     sys.exit(f"error: {_explain(argv, e)}")
-  repeated = _repeated_sequence(argv, FLAGS.config)
-  if repeated:
-    sys.exit(f"error: {repeated}")
+  configs.refuse_repeated_sequence(argv, FLAGS.config)
   return rest
 
 

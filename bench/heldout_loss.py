@@ -10,7 +10,8 @@ independent), is memorization: the model has learned its training set, not the l
 model's noise depends only on the model, so its held-out losses at two steps, or in two workdirs of the same
 config, are paired image by image: each row gives the change from the model's previous step with its paired se.
 
-  python bench/heldout_loss.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_circ_6k --samples=512
+  python bench/heldout_loss.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_circ_6k --samples=512 \
+      --config.data.phi4.chains=128   # the workdir's data flags: which fields it was trained on
 
 JSON (WORKDIR/bench/heldout_loss_<k>.json, a new k each run), heldout_loss_<k>.png (the gap per t_k and model, one
 line per checkpoint step) and heldout_loss_<k>.npz (the per-image losses of every row, [image, time]).
@@ -26,6 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
+import configs  # noqa: E402
 from lib import checkpoint, data, outputs, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from wsgm import pyramid, sampling, sde  # noqa: E402
@@ -82,6 +84,7 @@ def compare(train_losses: np.ndarray, heldout_losses: np.ndarray) -> dict:
 
 def main(argv):
   del argv
+  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
   config, n = FLAGS.config, FLAGS.samples
   times = fixed_times(config, FLAGS.times)

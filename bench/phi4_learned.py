@@ -6,7 +6,8 @@ N (wsgm/evaluation.py), and puts the two side by side: U4, susceptibility, S/V, 
 seconds per sample and steps to quality (every metric within floor + 2 standard errors). Writes
 OUT/phi4_learned_<k>.json (phi4_learned.json: the newest) and OUT/phi4_learned.png; each workdir keeps its eval/phi4.json, quality.png, fields.png.
 
-python bench/phi4_learned.py --out=runs/phi4_learned --steps=4,8,16,32,64,128,256 --samplers=euler_maruyama   # ~2 h on 2 CPU cores
+python bench/phi4_learned.py --out=runs/phi4_learned --steps=4,8,16,32,64,128,256 --samplers=euler_maruyama \
+    --set=model.padding=SAME --set=data.phi4.chains=128 --set=train.steps=2000 --set=sampling.t_max=0   # the README's run, ~2 h on 2 CPU cores
 """
 import json
 import os

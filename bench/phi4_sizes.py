@@ -1,8 +1,9 @@
 """phi^4 across lattice sizes: learned WSGM vs pixel-space SGM, steps to quality against L (the paper's experiment).
 
-For every L of --sizes (beta = 0.68, lambda = 1; 2048 MCMC training fields and 512 held out per L, cached in
-runs/phi4_data): configs/phi4_wsgm.py:L (coarsest low-pass 8x8, J = log2(L/8)) and configs/phi4_sgm.py:L (one
-UNet halving down to 8x8), the same width and training steps, the configs' sampler (or --sampler).
+For every L of --sizes (beta = 0.68, lambda = 1; the configs' MCMC data per L, 8192 training fields and 2048
+held out, or 2048 and 512 with --set=data.phi4.chains=128 as in the README's run; cached in runs/phi4_data):
+configs/phi4_wsgm.py:L (coarsest low-pass 8x8, J = log2(L/8)) and configs/phi4_sgm.py:L (one UNet halving down
+to 8x8), the same width and training steps, the configs' sampler (or --sampler).
 Stages (--stage):
 - run: train (or resume) and run the --mode=eval sweep over N (wsgm/evaluation.py) for every (L, method);
   (L, method) pairs are independent, so several processes may run this stage side by side;
@@ -15,9 +16,10 @@ Stages (--stage):
   phi4_sizes.png (steps to quality vs L, U4 vs N per L, seconds per sample vs L) and phi4_sizes_fields.png.
 - all (default): run, time, report.
 
-python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000 --sampler=euler_maruyama
-The README's run (Euler-Maruyama, the configs' sampler then), on one H100: the six (L, method) pairs as six
-`--stage=run --sizes=L --methods=M` processes side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
+python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000 --sampler=euler_maruyama \
+    --set=model.padding=SAME --set=data.phi4.chains=128 --set=sampling.t_max=0
+The README's run (Euler-Maruyama, zero padding and 2048 fields per L: the configs' defaults then), on one H100:
+the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
 `--stage=report`. On 2 CPU cores the L = 64 pairs alone take hours.
 """
 import json

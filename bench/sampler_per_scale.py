@@ -8,7 +8,8 @@ details and of its noise prediction eps = -s(t) score, the median over the draws
 median over the others.
 
   python bench/sampler_per_scale.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_learned/wsgm \
-      --steps=16 --samplers=euler_maruyama,ode_heun
+      --steps=16 --samplers=euler_maruyama,ode_heun --config.model.padding=SAME --config.data.phi4.chains=128 \
+      --config.train.steps=2000 --config.sampling.t_max=0   # that workdir's training flags
 """
 import os
 import sys
@@ -21,6 +22,7 @@ import jax.numpy as jnp  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
+import configs  # noqa: E402
 from lib import checkpoint, phi4  # noqa: E402
 from wsgm import pyramid, sampling, sde, solvers  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
@@ -37,6 +39,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
   config = FLAGS.config
   levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples

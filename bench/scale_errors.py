@@ -17,7 +17,9 @@ Per radial shell |k| of the output grid: log(P_generated / P_target) with its bo
 generated images resampled, the target fixed, as in the eval; pairs resampled together), so one sees at which
 frequencies, and from which model, an error comes.
 
-  python bench/scale_errors.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_w20 --steps=16,64
+  python bench/scale_errors.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_w20 --steps=16,64 \
+      --config.model.padding=SAME --config.data.phi4.chains=128 --config.train.steps=2000 --config.sampling.t_max=0
+  (the workdir's training flags: its data say which fields are held out)
 """
 import os
 import sys
@@ -29,6 +31,7 @@ import jax  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
+import configs  # noqa: E402
 from lib import checkpoint, metrics, outputs, parallel  # noqa: E402
 from wsgm import evaluation, pyramid, sampling, wavelets  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
@@ -48,6 +51,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
   config = FLAGS.config
   levels, wavelet, n = config.pyramid.levels, config.pyramid.wavelet, FLAGS.samples

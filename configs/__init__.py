@@ -2,6 +2,7 @@
 `parse_settings` give benchmarks the same dotted-path overrides that main.py's --config.a.b=v flags give."""
 import ast
 import copy
+import sys
 
 
 def override(config, **overrides):
@@ -41,3 +42,29 @@ def define_set_flag():
   from absl import flags
   return flags.DEFINE_multi_string("set", [], "A config override FIELD=VALUE for every model (repeatable; VALUE a "
                                    "Python literal or a string), e.g. --set=model.padding=SAME")
+
+
+def override_names(argv) -> list:
+  """The config fields a command line sets, in order: --config.a.b=v -> a.b."""
+  return [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+
+
+def repeated_sequence(argv, config):
+  """ml_collections appends a tuple or list field given twice (--config.a.b="(8,16)" --config.a.b="(16,)" gives
+  (8, 16, 16)) where a scalar's last value wins: name the first such field, or None."""
+  names = override_names(argv)
+  for name in dict.fromkeys(n for n in names if names.count(n) > 1):
+    value = config
+    for part in name.split("."):
+      value = value[part]
+    if isinstance(value, (tuple, list)):
+      return (f"--config.{name} is given {names.count(name)} times: a tuple field given again is appended to, not "
+              f"replaced (here {tuple(value)}); give it once")
+  return None
+
+
+def refuse_repeated_sequence(argv, config):
+  """main.py's and the benchmarks' (config_flags) check of their parsed --config: one error line and exit."""
+  repeated = repeated_sequence(argv, config)
+  if repeated:
+    sys.exit(f"error: {repeated}")

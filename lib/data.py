@@ -95,6 +95,11 @@ def _gaussian(cfg, split):
   return np.asarray(fields.sample_field(key, fields.target_spectrum(cfg.image_size), count))
 
 
+def heldout_chains(chains: int, test_chains: int) -> int:
+  """Chains of the phi4 held-out run: data.phi4.test_chains, or a quarter of the training chains when that is 0."""
+  return test_chains or max(chains // 4, 1)
+
+
 def phi4_params(cfg, split):
   """The MCMC run (lib/phi4.Phi4) of a phi4 split: the test split is an independent run (other seed,
   data.phi4.test_chains chains, or a quarter of the training chains when that is 0)."""
@@ -104,7 +109,7 @@ def phi4_params(cfg, split):
   if test_chains < 0:
     raise DataError(f"data.phi4.test_chains={test_chains}: need a number of chains >= 1, or 0 for a quarter of "
                     f"data.phi4.chains")
-  chains = c.chains if split == "train" else test_chains or max(c.chains // 4, 1)
+  chains = c.chains if split == "train" else heldout_chains(c.chains, test_chains)
   return phi4.Phi4(size=cfg.image_size, beta=c.beta, lam=c.lam, samples_per_chain=c.samples_per_chain,
                    chains=chains, burn_in=c.burn_in,
                    pilot=c.pilot, seed=cfg.seed + (0 if split == "train" else 1))

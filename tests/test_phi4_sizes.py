@@ -31,6 +31,20 @@ def test_size_picks_the_pyramid_with_an_8x8_coarsest_grid(size, levels, sgm_mult
   assert by_field.pyramid.levels == 1 and by_field.data.image_size == size
 
 
+def test_eval_splits_the_heldout_fields_in_half_whatever_the_data():
+  """eval.num_samples follows the phi^4 data: half of the held-out run's fields are the reference, the other half
+  the noise floor, so pinning the earlier 2048-field data keeps a floor; set itself, it wins. SGM samples from
+  sde.T, WSGM from t = 3."""
+  config = phi4_wsgm.get_config()
+  assert (config.data.phi4.chains, config.eval.num_samples, config.sampling.t_max) == (512, 1024, 3.0)
+  assert override(config, **{"data.phi4.chains": 128}).eval.num_samples == 256          # 32 x 16 held out
+  assert override(config, **{"data.phi4.test_chains": 64}).eval.num_samples == 512
+  assert override(config, **{"data.phi4.chains": 4}).eval.num_samples == 8               # at least one chain
+  assert override(config, **{"eval.num_samples": 64, "data.phi4.chains": 128}).eval.num_samples == 64
+  assert json.loads(override(config, **{"data.phi4.chains": 128}).to_json_best_effort())["eval"]["num_samples"] == 256
+  assert (phi4_sgm.get_config().sampling.t_max, phi4_sgm.get_config().eval.num_samples) == (0.0, 1024)
+
+
 def test_bench_settings_override_the_configs():
   """--set=FIELD=VALUE (configs.parse_settings): literals parsed, other text kept as a string; J still follows a
   size set that way; a misspelled field and a malformed setting are one clear error each."""

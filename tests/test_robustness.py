@@ -153,6 +153,19 @@ def test_5_command_line_errors_are_one_line(tmp_path, args, message):
   assert a_file.read_text() == "x"
 
 
+@pytest.mark.parametrize("bench", ["heldout_loss", "scale_errors", "sampler_per_scale"])
+def test_a_bench_with_a_config_flag_refuses_a_repeated_tuple_field(tmp_path, bench):
+  """The benchmarks that parse --config themselves check it as main.py does, before touching a workdir."""
+  result = subprocess.run([sys.executable, f"bench/{bench}.py", "--config=tests/configs/tiny_wsgm.py",
+                           "--config.eval.steps_sweep=(2,4)", "--config.eval.steps_sweep=(4,)",
+                           f"--workdir={tmp_path / 'w'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+  assert lines[-1] == ("error: --config.eval.steps_sweep is given 2 times: a tuple field given again is appended "
+                       "to, not replaced (here (2, 4, 4)); give it once"), lines[-3:]
+  assert not os.path.exists(tmp_path / "w")
+
+
 def _corrupt(step_dir):
   for root, _, files in os.walk(step_dir):
     for name in files:

@@ -212,6 +212,7 @@ def test_sampling_horizon_is_sde_T_unless_t_max_is_set():
   """sampling.t_max = 0 starts the grid at the training horizon sde.T; a shorter t_max starts it there (the same
   spacing over the shorter range); a sampler spec sets it like any sampling field."""
   config = phi4_wsgm.get_config()
+  config.sampling.t_max = 0.0
   np.testing.assert_array_equal(sde.sampling_times(config), sde.time_grid("logsnr", 16, config.sde.T, 1e-3))
   config.sampling.t_max = 3.0
   grid = np.asarray(sde.sampling_times(config, 8))
