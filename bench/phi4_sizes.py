@@ -19,8 +19,8 @@ Stages (--stage):
 python bench/phi4_sizes.py --out=runs/phi4_sizes --sizes=16,32,64 --train_steps=4000 --sampler=euler_maruyama \
     --set=model.padding=SAME --set=data.phi4.chains=128 --set=sampling.t_max=0
 The README's run (Euler-Maruyama, zero padding and 2048 fields per L: the configs' defaults then), on one H100:
-the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes side by side (17 min, the MCMC data made once beforehand: 1.5 min), then `--stage=time` (5 min) and
-`--stage=report`. On 2 CPU cores the L = 64 pairs alone take hours.
+the six (L, method) pairs as six `--stage=run --sizes=L --methods=M` processes side by side (17 min, the MCMC
+data made once beforehand: 1.5 min), then `--stage=time` (5 min) and `--stage=report`. On 2 CPU cores the L = 64 pairs alone take hours.
 """
 import json
 import os
