@@ -65,7 +65,7 @@ def get_config(size="32"):
   # larger after a learning-rate decay, and chi 20% low); 8192 remove the gap and lower every held-out loss.
   # A decay (train.decay_start, train.schedule) is not used: with 2048 fields it raised the held-out loss in both
   # runs measured; with 8192, held to 6000 and cosine-decayed to 7500, it moved the N = 16 log-spectrum error of
-  # three training runs by +0.009, +0.001 and -0.012 (mean over two splits each): no gain (README, "Memorization").
+  # three training runs by +0.009, +0.001 and -0.011 (mean over two splits each): no gain (README, "Memorization").
   c.data.phi4.chains = 512
   c.train.steps = 6000
   c.train.batch_size = 32
