@@ -18,6 +18,7 @@ from wsgm import experiments
 config_flags.DEFINE_config_file("config", None, "ml_collections config file; override fields as --config.a.b=v")
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and evaluation outputs.")
 flags.DEFINE_enum("mode", None, ["train", "eval", "sample"], "What to run.")
+flags.DEFINE_bool("from_workdir", False, experiments.FROM_WORKDIR_HELP)
 flags.mark_flags_as_required(["config", "workdir", "mode"])
 FLAGS = flags.FLAGS
 
@@ -59,7 +60,8 @@ def main(argv):
     sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
   try:
     parallel.maybe_initialize_distributed(FLAGS.config.distributed)
-    experiments.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+    experiments.run(config, FLAGS.workdir, FLAGS.mode)
   except InputError as e:   # bad config or input: one clear line, non-zero exit, no traceback
     logging.flush()
     sys.exit(f"error: {e}")

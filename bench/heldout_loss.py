@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import configs  # noqa: E402
 from lib import checkpoint, data, outputs, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from wsgm import pyramid, sampling, sde  # noqa: E402
+from wsgm import experiments, pyramid, sampling, sde  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -41,6 +41,7 @@ def define_flags():
   --steps, --samples, ..."""
   config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "The workdir's WSGM config.")
   flags.DEFINE_string("workdir", None, "A trained WSGM workdir.")
+  flags.DEFINE_bool("from_workdir", False, experiments.FROM_WORKDIR_HELP)
   flags.DEFINE_integer("samples", 512, "Images per set (training, held-out).")
   flags.DEFINE_integer("times", 8, "Fixed diffusion times per image.")
   flags.DEFINE_list("steps", ["all"], "Checkpoint steps to score: all (every kept one) or a list.")
@@ -86,7 +87,8 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config, n = FLAGS.config, FLAGS.samples
+  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+  n = FLAGS.samples
   times = fixed_times(config, FLAGS.times)
   train_set = next(data.batches(config.data, "train", n, config.data.seed))
   heldout = next(data.batches(config.data, "test", n, config.data.seed))

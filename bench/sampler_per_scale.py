@@ -24,12 +24,13 @@ import numpy as np  # noqa: E402
 
 import configs  # noqa: E402
 from lib import checkpoint, phi4  # noqa: E402
-from wsgm import pyramid, sampling, sde, solvers  # noqa: E402
+from wsgm import experiments, pyramid, sampling, sde, solvers  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "A phi^4 WSGM config (--config.a.b=v overrides "
                                 "it, e.g. --config.model.padding=SAME for a workdir trained with zero padding).")
 flags.DEFINE_string("workdir", "runs/phi4_learned/wsgm", "Its trained workdir.")
+flags.DEFINE_bool("from_workdir", False, experiments.FROM_WORKDIR_HELP)
 flags.DEFINE_integer("steps", 16, "Steps per scale for every sampler (quadratic grid, t_min = 0).")
 flags.DEFINE_list("samplers", ["euler_maruyama", "ode_heun"], "Two samplers: the reference and the one tested.")
 flags.DEFINE_integer("samples", 256, "Fields per combination.")
@@ -41,7 +42,7 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config = FLAGS.config
+  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
   levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples
   models, stats = sampling.load_models(config, FLAGS.workdir, 1, None, wsgm_method.METHOD)
   coarse, conditionals = wsgm_method.score_functions(models, levels)

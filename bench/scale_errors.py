@@ -33,12 +33,13 @@ import numpy as np  # noqa: E402
 
 import configs  # noqa: E402
 from lib import checkpoint, metrics, outputs, parallel  # noqa: E402
-from wsgm import evaluation, pyramid, sampling, wavelets  # noqa: E402
+from wsgm import evaluation, experiments, pyramid, sampling, wavelets  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
 config_flags.DEFINE_config_file("config", "configs/phi4_wsgm.py", "A WSGM config (its sampler is used; "
                                 "--config.sampling.sampler=... etc. override it).")
 flags.DEFINE_string("workdir", "runs/phi4_w20", "Its trained workdir.")
+flags.DEFINE_bool("from_workdir", False, experiments.FROM_WORKDIR_HELP)
 flags.DEFINE_list("steps", ["16"], "Steps per scale, one row group per N.")
 flags.DEFINE_list("models", ["all"], "all, or the detail models to test alone (only they are loaded), "
                   "e.g. scale_2")
@@ -53,7 +54,7 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config = FLAGS.config
+  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
   levels, wavelet, n = config.pyramid.levels, config.pyramid.wavelet, FLAGS.samples
   config.sampling.batch_size = n
   config.sampling.progress = False

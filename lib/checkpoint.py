@@ -9,6 +9,7 @@ it aside as `corrupt_<step>_<time>` (never deleted), outside orbax's rotation.
 One training process per workdir: `workdir_lock` holds WORKDIR/train.lock (pid and host) for the run.
 """
 import contextlib
+import copy
 import json
 import logging as logging_std
 import os
@@ -217,25 +218,79 @@ COMPUTE_FIELDS = ("model.dtype",)
 LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME", "data.symmetries": []}
 
 
-def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
-  """Refuse (naming the fields) if WORKDIR/config.json differs from `config` in any field under the
-  `must_match` prefixes. No saved config: nothing to check."""
+def _saved_config(workdir: str) -> Optional[dict]:
+  """WORKDIR/config.json flattened ({"a.b": value}), None if there is none; unreadable: one clear error."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    return
+    return None
   try:
     with open(path) as f:
-      saved = _flatten(json.load(f))
+      return _flatten(json.load(f))
   except (OSError, ValueError) as e:
     raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); it records how this workdir was made: "
                      "restore it, or use a new --workdir") from None
+
+
+_MISSING = object()   # a field one config has and the other has not
+
+
+def _differences(saved: dict, config, must_match: Iterable[str]) -> list:
+  """[(field, saved value, current value)] of the fields under the `must_match` prefixes that differ (a field
+  one side lacks: _MISSING on that side)."""
   now = _flatten(_as_json(config))
   saved = {**{k: v for k, v in LATER_FIELDS.items() if k in now}, **saved}
-  differ = sorted(k for k in set(saved) | set(now) if k not in COMPUTE_FIELDS
-                  and any(k == p or k.startswith(p + ".") for p in must_match) and saved.get(k) != now.get(k))
+  return [(k, saved.get(k, _MISSING), now.get(k, _MISSING)) for k in sorted(set(saved) | set(now))
+          if k not in COMPUTE_FIELDS and any(k == p or k.startswith(p + ".") for p in must_match)
+          and saved.get(k, _MISSING) != now.get(k, _MISSING)]
+
+
+def _flag(field: str, value) -> str:
+  """The command-line override that sets `field` to a config.json value: --config.a.b=v."""
+  text = repr(tuple(value)) if isinstance(value, list) else str(value)
+  return f"--config.{field}={text if text.replace('.', '').replace('-', '').isalnum() else repr(text)}"
+
+
+def check_config(workdir: str, config, must_match: Iterable[str]) -> None:
+  """Refuse (naming the fields, and the flags that would match them) if WORKDIR/config.json differs from
+  `config` in any field under the `must_match` prefixes. No saved config: nothing to check."""
+  saved = _saved_config(workdir)
+  differ = [] if saved is None else _differences(saved, config, must_match)
   if differ:
-    details = ", ".join(f"{k}: saved {saved.get(k)!r} vs given {now.get(k)!r}" for k in differ)
-    raise InputError(f"workdir {workdir} was made with a different config ({details}); use a new --workdir")
+    shown = lambda v: "(none)" if v is _MISSING else repr(v)
+    details = ", ".join(f"{k}: saved {shown(old)} vs given {shown(new)}" for k, old, new in differ)
+    flags = " ".join(_flag(k, old) for k, old, new in differ if old is not _MISSING and new is not _MISSING)
+    raise InputError(f"workdir {workdir} was made with a different config ({details}); use a new --workdir, or "
+                     f"give its values ({flags}), or --from_workdir to take them from its config.json")
+
+
+def adopt_saved_config(workdir: str, config, must_match: Iterable[str], given: Iterable[str] = ()):
+  """`--from_workdir`: a copy of `config` whose fields under the `must_match` prefixes (the models'
+  architecture and data) take WORKDIR/config.json's values, except the fields in `given` (the command line's
+  --config.X: check_config then refuses those that differ). Returns (config, [(field, saved, was)]). Fields
+  are taken one at a time, in order, so that a lazy field (phi^4's pyramid.levels follows data.image_size) is
+  compared after what it follows. No config.json, or a saved field this config cannot hold: one clear error."""
+  saved = _saved_config(workdir)
+  if saved is None:
+    raise InputError(f"--from_workdir: {os.path.join(workdir, 'config.json')} does not exist (the workdir has not "
+                     "been trained); drop --from_workdir")
+  config, given, taken = copy.deepcopy(config), set(given), []
+  while True:
+    todo = [d for d in _differences(saved, config, must_match)
+            if d[0] not in given and d[1] is not _MISSING and d[2] is not _MISSING]
+    if not todo:
+      return config, taken
+    field, value, was = todo[0]
+    if any(field == f for f, _, _ in taken):
+      raise InputError(f"--from_workdir: {field}={value!r} from {workdir}/config.json cannot be set on this config "
+                       f"(it reads {was!r}); give it on the command line")
+    *parents, leaf = field.split(".")
+    node = config
+    for part in parents:
+      node = node[part]
+    if isinstance(node[leaf], tuple) and isinstance(value, list):   # JSON has lists where configs have tuples
+      value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    node[leaf] = value
+    taken.append((field, value, was))
 
 
 def write_or_check_config(workdir: str, config, must_match: Iterable[str]) -> None:

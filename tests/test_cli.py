@@ -31,6 +31,7 @@ def test_gaussian_eval_writes_records_and_plot(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--mode=train"], "--mode=train is not available for experiment 'gaussian'"),
     (["--mode=eval", "--config.pyramid.wavelet=sym"], "unknown wavelet 'sym'"),
+    (["--mode=eval", "--from_workdir"], "--from_workdir: experiment 'gaussian' (config 'gaussian_wsgm') trains no models"),
 ])
 def test_bad_mode_or_value_exits_with_one_line(tmp_path, args, message):
   result = run_main(*TINY_GAUSSIAN, f"--workdir={tmp_path}", *args)

@@ -54,3 +54,11 @@ def test_train_sample_eval_end_to_end(tmp_path, levels):
     np.savez(tmp_path / "low.npz", lowpass=s0["lowpass_0"])
     sr = ok(run_main("--mode=sample", *common, f"--config.sampling.lowpass={tmp_path / 'low.npz'}"))
     assert "superres_0.npz" in sr.stdout   # a bad sampling.lowpass file: tests/test_robustness.py
+    # A workdir trained with a data flag, sampled without repeating it: refused naming the flag, or taken from
+    # its config.json with --from_workdir (the adoption rules: tests/test_train.py).
+    w2 = str(tmp_path / "seeded")
+    ok(run_main("--mode=train", f"--workdir={w2}", "--config.data.seed=1", "--config.train.scale=1"))
+    refused = run_main("--mode=sample", f"--workdir={w2}")
+    assert refused.returncode != 0 and "give its values (--config.data.seed=1)" in refused.stderr.splitlines()[-1]
+    taken = ok(run_main("--mode=sample", f"--workdir={w2}", "--from_workdir", f"--config.sampling.lowpass={tmp_path / 'low.npz'}"))
+    assert "data.seed=1 (config: 0)" in taken.stdout and "superres_0.npz" in taken.stdout

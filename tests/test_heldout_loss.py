@@ -57,12 +57,13 @@ def test_losses_are_the_training_loss_and_pair_the_sets(tiny_config, trained_wor
 
 
 def test_the_bench_scores_every_kept_step_and_keeps_earlier_runs(trained_workdir):
-  run = lambda: subprocess.run([sys.executable, "bench/heldout_loss.py", "--config=tests/configs/tiny_wsgm.py",
-                                f"--workdir={trained_workdir}", "--samples=4", "--times=2"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+  run = lambda *extra: subprocess.run([sys.executable, "bench/heldout_loss.py", "--config=tests/configs/tiny_wsgm.py",
+                                       f"--workdir={trained_workdir}", "--samples=4", "--times=2", *extra],
+                                      cwd=ROOT, capture_output=True, text=True, timeout=300)
   for k in range(2):
-    result = run()
+    result = run(*["--from_workdir"][:k])   # the second run reads the workdir's fields (none differ here)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert ("config.json: nothing differs" in result.stdout) == bool(k)
     path = os.path.join(trained_workdir, "bench", f"heldout_loss_{k}.json")
     rows = json.load(open(path))["rows"]
     assert sorted(rows) == ["coarse step 4", "coarse step 8", "scale_1 step 4", "scale_1 step 8"]

@@ -102,6 +102,41 @@ def test_mismatched_config_is_refused_and_nothing_is_touched(tiny_config, tmp_pa
   assert json.load(open(tmp_path / "config.json"))["train"]["steps"] == 8
 
 
+def test_from_workdir_takes_the_saved_fields_and_keeps_the_command_line(tiny_config, tmp_path):
+  """--from_workdir (checkpoint.adopt_saved_config): the architecture and data fields come from config.json, the
+  rest (train.steps) and the command line's --config.X stay; without it the refusal names the flags to give."""
+  ARCH = wsgm_method.ARCHITECTURE_FIELDS
+  made = override(tiny_config, **{"model.base_channels": 16, "model.channel_mult": (1, 2), "pyramid.wavelet": "db2",
+                                  "data.seed": 3, "train.steps": 99})
+  checkpoint.write_or_check_config(str(tmp_path), made, ARCH)
+  with pytest.raises(InputError, match=re.escape("give its values (--config.data.seed=3 --config.model.base_channels=16 "
+                                                 "--config.model.channel_mult='(1, 2)' --config.pyramid.wavelet=db2), "
+                                                 "or --from_workdir")):
+    checkpoint.check_config(str(tmp_path), tiny_config, ARCH)
+  config, taken = checkpoint.adopt_saved_config(str(tmp_path), tiny_config, ARCH)
+  assert taken == [("data.seed", 3, 0), ("model.base_channels", 16, 8), ("model.channel_mult", (1, 2), [1]),
+                   ("pyramid.wavelet", "db2", "haar")]
+  assert config.model.channel_mult == (1, 2) and config.train.steps == 8 and tiny_config.model.base_channels == 8
+  checkpoint.check_config(str(tmp_path), config, ARCH)   # now the workdir's
+  kept, taken = checkpoint.adopt_saved_config(str(tmp_path), tiny_config, ARCH, given=["model.base_channels"])
+  assert kept.model.base_channels == 8 and "model.base_channels" not in [k for k, _, _ in taken]
+  with pytest.raises(InputError, match="model.base_channels: saved 16 vs given 8"):
+    checkpoint.check_config(str(tmp_path), kept, ARCH)
+  with pytest.raises(InputError, match="--from_workdir: .*config.json does not exist"):
+    checkpoint.adopt_saved_config(str(tmp_path / "new"), tiny_config, ARCH)
+
+
+def test_from_workdir_follows_a_lazy_field(tmp_path):
+  """phi^4's J follows data.image_size (a lazy reference): taking the saved L = 64 gives J = 3 without setting J,
+  and eval.num_samples follows the saved chains."""
+  from configs import phi4_wsgm
+  made = override(phi4_wsgm.get_config("64"), **{"data.phi4.chains": 128})
+  checkpoint.write_or_check_config(str(tmp_path), made, wsgm_method.ARCHITECTURE_FIELDS)
+  config, taken = checkpoint.adopt_saved_config(str(tmp_path), phi4_wsgm.get_config(), wsgm_method.ARCHITECTURE_FIELDS)
+  assert [k for k, _, _ in taken] == ["data.image_size", "data.phi4.chains"]
+  assert config.pyramid.levels == 3 and config.eval.num_samples == made.eval.num_samples
+
+
 @pytest.mark.parametrize("section, field, other, message", [
     ("model", "padding", "CIRCULAR", "model.padding: saved 'SAME' vs given 'CIRCULAR'"),
     ("data", "symmetries", ("negate",), r"data.symmetries: saved \[\] vs given \['negate'\]"),

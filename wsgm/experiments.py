@@ -6,9 +6,13 @@ is an exact computation with an eval mode only.
 """
 import functools
 
+from absl import logging
+
+import configs
+from lib import checkpoint
 from lib.errors import InputError
 from wsgm import evaluation, sampling, train
-from wsgm.methods import gaussian_theorem, lcm_modes, wmgm, wsgm
+from wsgm.methods import gaussian_theorem, lcm, lcm_modes, wmgm, wsgm
 
 
 def generative_modes(method):
@@ -23,6 +27,27 @@ MODES = {
     "wmgm": generative_modes(wmgm.METHOD),
     "lcm": {"train": lcm_modes.train_models, "sample": lcm_modes.sample, "eval": lcm_modes.evaluate},
 }
+
+
+# The fields that make an experiment's trained models (checked against WORKDIR/config.json; --from_workdir).
+ARCHITECTURE_FIELDS = {"wsgm": wsgm.METHOD.architecture_fields, "wmgm": wmgm.METHOD.architecture_fields,
+                       "lcm": lcm.METHOD.architecture_fields}
+FROM_WORKDIR_HELP = ("Take the fields that made the workdir's models (architecture, pyramid, SDE, data) from "
+                     "WORKDIR/config.json instead of repeating its training flags; a --config.X of one of them "
+                     "must agree with it.")
+
+
+def from_workdir(config, workdir: str, argv):
+  """`--from_workdir`: `config` with WORKDIR/config.json's architecture and data fields (checkpoint.
+  adopt_saved_config), each field taken printed on one line; the command line's --config.X (in argv) are kept."""
+  if config.experiment not in ARCHITECTURE_FIELDS:
+    raise InputError(f"--from_workdir: experiment {config.experiment!r} (config {config.name!r}) trains no models")
+  config, taken = checkpoint.adopt_saved_config(workdir, config, ARCHITECTURE_FIELDS[config.experiment],
+                                                configs.override_names(argv))
+  line = ", ".join(f"{k}={v!r} (config: {was!r})" for k, v, was in taken) or "nothing differs"
+  logging.info("--from_workdir: %s", line)
+  print(f"from {workdir}/config.json: {line}")
+  return config
 
 
 # Counts each mode needs to be positive (an empty run would exit 0 having done nothing, or divide by zero).
