@@ -70,8 +70,8 @@ def get_config(size="32"):
   c.train.steps = 6000
   c.train.batch_size = 32
   c.train.learning_rate = 1e-3
-  # EMA 0.999 (same trajectories, ~1000 steps averaged instead of ~200) moved two runs' N = 16 log-spectrum error
-  # by -0.005 and +0.002 (mean of two splits): no gain (README, "Memorization").
+  # EMA 0.999 (same trajectories, ~1000 steps averaged instead of ~200) moved the three runs' N = 16 log-spectrum
+  # error by -0.005, +0.002 and +0.001 (mean of two splits): no gain (README, "Memorization").
   c.train.ema_decay = 0.995
   c.data.phi4.burn_in = 300
   c.data.phi4.pilot = 600
