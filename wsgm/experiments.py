@@ -6,8 +6,6 @@ is an exact computation with an eval mode only.
 """
 import functools
 
-from absl import logging
-
 import configs
 from lib import checkpoint
 from lib.errors import InputError
@@ -45,7 +43,6 @@ def from_workdir(config, workdir: str, argv):
   config, taken = checkpoint.adopt_saved_config(workdir, config, ARCHITECTURE_FIELDS[config.experiment],
                                                 configs.override_names(argv))
   line = ", ".join(f"{k}={v!r} (config: {was!r})" for k, v, was in taken) or "nothing differs"
-  logging.info("--from_workdir: %s", line)
   print(f"from {workdir}/config.json: {line}")
   return config
 
