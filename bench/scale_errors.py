@@ -16,6 +16,10 @@ With the config's sampler (`--steps` overrides its N), on the 2 x `--samples` he
 Per radial shell |k| of the output grid: log(P_generated / P_target) with its bootstrap standard error (the
 generated images resampled, the target fixed, as in the eval; pairs resampled together), so one sees at which
 frequencies, and from which model, an error comes.
+On phi^4, for the rows that end in fields (floor, full, scale_1 alone, from x_j paired): S / V and the site
+averages it is made of (lib/phi4.action_terms: hopping, phi2, quartic), generated minus target with its standard
+error (paired rows: of the per-field differences), so that an action-density error is traced to the two-point
+part (hopping, phi2: the spectrum) or to the one-point law's tails (quartic).
 
   python bench/scale_errors.py --config=configs/phi4_wsgm.py --workdir=runs/phi4_w20 --steps=16,64 \
       --config.model.padding=SAME --config.data.phi4.chains=128 --config.train.steps=2000 --config.sampling.t_max=0
@@ -32,7 +36,7 @@ from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
 import configs  # noqa: E402
-from lib import checkpoint, metrics, outputs, parallel  # noqa: E402
+from lib import checkpoint, metrics, outputs, parallel, phi4  # noqa: E402
 from wsgm import evaluation, experiments, pyramid, sampling, wavelets  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
@@ -69,6 +73,15 @@ def main(argv):
   ref_lows, _ = wavelets.analyze(ref, wavelet, levels)
   floor_lows, ref_lows = (floor,) + tuple(map(np.asarray, floor_lows)), (ref,) + tuple(map(np.asarray, ref_lows))
   ratios = lambda generated, target, paired: metrics.shell_log_ratios(generated, target, paired, FLAGS.bootstrap)
+  if config.data.name == "phi4":   # rows that end in fields also get S/V's terms
+    shell_ratios = ratios
+
+    def ratios(generated, target, paired):
+      row = shell_ratios(generated, target, paired)
+      if generated.shape == target.shape == floor.shape:
+        row["phi4_terms"] = phi4.action_term_differences(generated, target, config.data.phi4.beta,
+                                                         config.data.phi4.lam, paired)
+      return row
   rows = {"floor": ratios(floor, ref, False), "floor coarse": ratios(floor_lows[-1], ref_lows[-1], False)}
   _, conditionals = wsgm_method.score_functions(models, levels)
   for steps in map(int, FLAGS.steps):
@@ -97,6 +110,12 @@ def main(argv):
     if "alone" in name:
       print(f"{'  its se (x100)':24s}                | " + " ".join(f"{100 * v:5.1f}" for v in r["log_ratio_se"]))
   print(f"{'floor se (x100)':24s}                | " + " ".join(f"{100 * v:5.1f}" for v in rows["floor"]["log_ratio_se"]))
+  if any("phi4_terms" in r for r in rows.values()):
+    print("phi^4: generated - target (relative to the target) +- se, of S/V = -beta hopping + phi2 + lam quartic")
+    for name, r in rows.items():
+      if "phi4_terms" in r:
+        print(f"{name:24s} " + "  ".join(f"{k} {d['difference']:+.4f} +- {d['se']:.4f} ({d['relative']:+.3f})"
+                                           for k, d in r["phi4_terms"].items()))
   out = outputs.new_path(FLAGS.out or os.path.join(FLAGS.workdir, "bench"), "scale_errors", ".json")
   outputs.write_json(out, {"config": config.name, "workdir": FLAGS.workdir,
                            "sampling": config.sampling.to_dict(), "samples": n, "rows": rows})

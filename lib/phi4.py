@@ -54,6 +54,30 @@ def action(phi: jax.Array, beta: float, lam: float) -> jax.Array:
   return jnp.sum(-beta * hop + sq + lam * (sq - 1) ** 2, axis=(-2, -1))
 
 
+def action_terms(fields: np.ndarray) -> dict:
+  """Per field (N, L, L, 1), the site averages S / V is made of: S / V = -beta hopping + phi2 + lam quartic, with
+  hopping = <phi_x (phi_{x+e1} + phi_{x+e2})> (nearest-neighbour correlation: the spectrum's business), phi2 =
+  <phi_x^2> and quartic = <(phi_x^2 - 1)^2> (the one-point law's: how far the field leaves the wells)."""
+  phi = np.asarray(fields[..., 0], np.float64)
+  hop = phi * (np.roll(phi, 1, -1) + np.roll(phi, 1, -2))
+  return dict(hopping=hop.mean((1, 2)), phi2=(phi ** 2).mean((1, 2)), quartic=((phi ** 2 - 1) ** 2).mean((1, 2)))
+
+
+def action_term_differences(generated, target, beta: float, lam: float, paired: bool = False) -> dict:
+  """{S/V and each of its terms: generated mean - target mean, its se, relative to the target}; paired
+  (generated[i] made from target[i]'s low-pass): the se of the per-field differences, else both sets' se."""
+  g, t = (action_terms(x) for x in (generated, target))
+  for d in (g, t):
+    d["S/V"] = -beta * d["hopping"] + d["phi2"] + lam * d["quartic"]
+  se = lambda x: float(np.std(x, ddof=1) / np.sqrt(len(x)))
+  out = {}
+  for k in ("S/V", "hopping", "phi2", "quartic"):
+    diff = float(g[k].mean() - t[k].mean())
+    out[k] = {"difference": diff, "se": se(g[k] - t[k]) if paired else float(np.hypot(se(g[k]), se(t[k]))),
+              "relative": diff / float(t[k].mean())}
+  return out
+
+
 def _local(phi, h, beta, lam):
   """Terms of S that involve one site with value phi and neighbour sum h."""
   sq = phi ** 2

@@ -69,6 +69,31 @@ def test_observables_on_known_fields():
   assert abs(value) < 4 * error and 0 < error < 0.02
 
 
+def test_action_terms_make_the_action_density():
+  """S / V = -beta hopping + phi2 + lam quartic, field by field, against lib/phi4.action; a checkerboard of
+  +-2 has hopping -8, phi2 4 and quartic 9."""
+  fields = np.random.default_rng(0).normal(size=(6, 8, 8, 1))
+  t = phi4.action_terms(fields)
+  s = np.asarray(phi4.action(jnp.asarray(fields[..., 0], jnp.float32), 0.68, 1.3)) / 64
+  np.testing.assert_allclose(-0.68 * t["hopping"] + t["phi2"] + 1.3 * t["quartic"], s, rtol=1e-5)
+  board = 2.0 * (-1.0) ** np.add.outer(np.arange(4), np.arange(4))[None, ..., None]
+  assert {k: float(v[0]) for k, v in phi4.action_terms(board).items()} == {"hopping": -8.0, "phi2": 4.0, "quartic": 9.0}
+
+
+def test_action_term_differences_paired_and_not():
+  """Fields scaled by 1.1 against themselves: phi2 and hopping 21% up exactly; paired, the se is that of the
+  per-field differences (0 for identical sets), unpaired that of the two means."""
+  fields = np.random.default_rng(1).normal(size=(50, 8, 8, 1))
+  d = phi4.action_term_differences(1.1 * fields, fields, 0.68, 1.0, paired=True)
+  assert d["phi2"]["relative"] == pytest.approx(0.21) and d["hopping"]["relative"] == pytest.approx(0.21)
+  assert all(phi4.action_term_differences(fields, fields, 0.68, 1.0, paired=True)[k]["se"] == 0 for k in d)
+  unpaired = phi4.action_term_differences(1.1 * fields, fields, 0.68, 1.0)
+  se = lambda x: np.std(x, ddof=1) / np.sqrt(len(x))
+  phi2 = phi4.action_terms(fields)["phi2"]
+  assert unpaired["phi2"]["se"] == pytest.approx(np.hypot(se(1.21 * phi2), se(phi2)))
+  assert unpaired["phi2"]["difference"] == pytest.approx(d["phi2"]["difference"])
+
+
 def test_integrated_autocorrelation_of_ar1():
   rho, n, chains = 0.8, 20000, 8
   rng = np.random.default_rng(0)
