@@ -72,16 +72,14 @@ def main(argv):
   floor_lows, _ = wavelets.analyze(floor, wavelet, levels)
   ref_lows, _ = wavelets.analyze(ref, wavelet, levels)
   floor_lows, ref_lows = (floor,) + tuple(map(np.asarray, floor_lows)), (ref,) + tuple(map(np.asarray, ref_lows))
-  ratios = lambda generated, target, paired: metrics.shell_log_ratios(generated, target, paired, FLAGS.bootstrap)
-  if config.data.name == "phi4":   # rows that end in fields also get S/V's terms
-    shell_ratios = ratios
 
-    def ratios(generated, target, paired):
-      row = shell_ratios(generated, target, paired)
-      if generated.shape == target.shape == floor.shape:
-        row["phi4_terms"] = phi4.action_term_differences(generated, target, config.data.phi4.beta,
-                                                         config.data.phi4.lam, paired)
-      return row
+  def ratios(generated, target, paired):
+    row = metrics.shell_log_ratios(generated, target, paired, FLAGS.bootstrap)
+    if config.data.name == "phi4" and generated.shape == target.shape == floor.shape:   # rows ending in fields
+      row["phi4_terms"] = phi4.action_term_differences(generated, target, config.data.phi4.beta,
+                                                       config.data.phi4.lam, paired)
+    return row
+
   rows = {"floor": ratios(floor, ref, False), "floor coarse": ratios(floor_lows[-1], ref_lows[-1], False)}
   _, conditionals = wsgm_method.score_functions(models, levels)
   for steps in map(int, FLAGS.steps):

@@ -28,8 +28,7 @@ MODES = {
 
 
 # The fields that make an experiment's trained models (checked against WORKDIR/config.json; --from_workdir).
-ARCHITECTURE_FIELDS = {"wsgm": wsgm.METHOD.architecture_fields, "wmgm": wmgm.METHOD.architecture_fields,
-                       "lcm": lcm.METHOD.architecture_fields}
+ARCHITECTURE_FIELDS = {m.name: m.architecture_fields for m in (wsgm.METHOD, wmgm.METHOD, lcm.METHOD)}
 FROM_WORKDIR_HELP = ("Take the fields that made the workdir's models (architecture, pyramid, SDE, data) from "
                      "WORKDIR/config.json instead of repeating its training flags; a --config.X of one of them "
                      "must agree with it.")
