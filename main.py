@@ -60,7 +60,7 @@ def main(argv):
     sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
   try:
     parallel.maybe_initialize_distributed(FLAGS.config.distributed)
-    config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+    config = experiments.flag_config(FLAGS, sys.argv)
     experiments.run(config, FLAGS.workdir, FLAGS.mode)
   except InputError as e:   # bad config or input: one clear line, non-zero exit, no traceback
     logging.flush()

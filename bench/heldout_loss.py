@@ -87,7 +87,7 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+  config = experiments.flag_config(FLAGS, sys.argv)
   n = FLAGS.samples
   times = fixed_times(config, FLAGS.times)
   train_set = next(data.batches(config.data, "train", n, config.data.seed))

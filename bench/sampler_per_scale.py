@@ -42,7 +42,7 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+  config = experiments.flag_config(FLAGS, sys.argv)
   levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples
   models, stats = sampling.load_models(config, FLAGS.workdir, 1, None, wsgm_method.METHOD)
   coarse, conditionals = wsgm_method.score_functions(models, levels)

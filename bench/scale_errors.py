@@ -58,7 +58,7 @@ def main(argv):
   del argv
   configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
   checkpoint.quiet_orbax_logs()
-  config = experiments.from_workdir(FLAGS.config, FLAGS.workdir, sys.argv) if FLAGS.from_workdir else FLAGS.config
+  config = experiments.flag_config(FLAGS, sys.argv)
   levels, wavelet, n = config.pyramid.levels, config.pyramid.wavelet, FLAGS.samples
   config.sampling.batch_size = n
   config.sampling.progress = False

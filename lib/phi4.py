@@ -47,20 +47,25 @@ class Phi4:
     return f"phi4_L{self.size}_b{self.beta:g}_l{self.lam:g}_" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def _site_terms(phi, xp):
+  """Per site of (..., L, L): the hopping phi_x (phi_{x+e1} + phi_{x+e2}), phi_x^2 and (phi_x^2 - 1)^2, the terms
+  of the action density (xp: numpy or jax.numpy)."""
+  sq = phi ** 2
+  return phi * (xp.roll(phi, 1, -1) + xp.roll(phi, 1, -2)), sq, (sq - 1) ** 2
+
+
 def action(phi: jax.Array, beta: float, lam: float) -> jax.Array:
   """S(phi) for a batch of fields (..., L, L)."""
-  hop = phi * (jnp.roll(phi, 1, -1) + jnp.roll(phi, 1, -2))
-  sq = phi ** 2
-  return jnp.sum(-beta * hop + sq + lam * (sq - 1) ** 2, axis=(-2, -1))
+  hop, sq, quartic = _site_terms(phi, jnp)
+  return jnp.sum(-beta * hop + sq + lam * quartic, axis=(-2, -1))
 
 
 def action_terms(fields: np.ndarray) -> dict:
   """Per field (N, L, L, 1), the site averages S / V is made of: S / V = -beta hopping + phi2 + lam quartic, with
   hopping = <phi_x (phi_{x+e1} + phi_{x+e2})> (nearest-neighbour correlation: the spectrum's business), phi2 =
   <phi_x^2> and quartic = <(phi_x^2 - 1)^2> (the one-point law's: how far the field leaves the wells)."""
-  phi = np.asarray(fields[..., 0], np.float64)
-  hop = phi * (np.roll(phi, 1, -1) + np.roll(phi, 1, -2))
-  return dict(hopping=hop.mean((1, 2)), phi2=(phi ** 2).mean((1, 2)), quartic=((phi ** 2 - 1) ** 2).mean((1, 2)))
+  hop, sq, quartic = _site_terms(np.asarray(fields[..., 0], np.float64), np)
+  return dict(hopping=hop.mean((1, 2)), phi2=sq.mean((1, 2)), quartic=quartic.mean((1, 2)))
 
 
 def action_term_differences(generated, target, beta: float, lam: float, paired: bool = False) -> dict:

@@ -71,13 +71,14 @@ def test_observables_on_known_fields():
 
 def test_action_terms_make_the_action_density():
   """S / V = -beta hopping + phi2 + lam quartic, field by field, against lib/phi4.action; a checkerboard of
-  +-2 has hopping -8, phi2 4 and quartic 9."""
+  +-2 has hopping -8, phi2 4 and quartic 9, so S = 16 (8 beta + 4 + 9 lam) on its 16 sites."""
   fields = np.random.default_rng(0).normal(size=(6, 8, 8, 1))
   t = phi4.action_terms(fields)
   s = np.asarray(phi4.action(jnp.asarray(fields[..., 0], jnp.float32), 0.68, 1.3)) / 64
   np.testing.assert_allclose(-0.68 * t["hopping"] + t["phi2"] + 1.3 * t["quartic"], s, rtol=1e-5)
   board = 2.0 * (-1.0) ** np.add.outer(np.arange(4), np.arange(4))[None, ..., None]
   assert {k: float(v[0]) for k, v in phi4.action_terms(board).items()} == {"hopping": -8.0, "phi2": 4.0, "quartic": 9.0}
+  assert float(phi4.action(jnp.asarray(board[..., 0]), 0.68, 1.3)[0]) == pytest.approx(16 * (0.68 * 8 + 4 + 1.3 * 9))
 
 
 def test_action_term_differences_paired_and_not():

@@ -46,6 +46,14 @@ def from_workdir(config, workdir: str, argv):
   return config
 
 
+def flag_config(flag_values, argv):
+  """The config of main.py or a benchmark from its parsed flags (--config, --workdir, --from_workdir): --config
+  itself, or with --from_workdir the workdir's fields on it (from_workdir)."""
+  if flag_values.from_workdir:
+    return from_workdir(flag_values.config, flag_values.workdir, argv)
+  return flag_values.config
+
+
 # Counts each mode needs to be positive (an empty run would exit 0 having done nothing, or divide by zero).
 POSITIVE = {
     "train": ("train.steps", "train.batch_size", "train.log_every", "train.checkpoint_every", "train.max_to_keep"),
