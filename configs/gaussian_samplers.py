@@ -10,7 +10,8 @@ def get_config():
   c = gaussian_wsgm.get_config()
   c.name = "gaussian_samplers"
   c.gaussian.samplers = ("euler_maruyama", "ancestral", "ode_euler", "ode_heun", "ddim", "ddim:eta=0.5",
-                         "dpm_solver_pp_2m", "dpm_solver_pp_2m_sde", "euler_maruyama:corrector_steps=1")
+                         "dpm_solver_pp_2m", "dpm_solver_pp_2m_sde", "dpm_solver_pp_3m_sde",
+                         "euler_maruyama:corrector_steps=1")
   c.sampling.time_grid = "quadratic"   # for the Monte-Carlo checks (the ranking searches the grids)
   c.gaussian.likelihood_fields = 0     # (configs/gaussian_wsgm.py has the likelihood check)
   return c

@@ -61,9 +61,47 @@ def _variance_2m(times, stochastic=False):
   return cov[0, 0]
 
 
+def _variance_3m_sde(times):
+  """SDE-DPM-Solver++(3M) on (x, D_prev, D_prev2), each a row vector over that basis: with e = e^{-h}, H = 2h,
+  c0 = 1 - e^2, c1 = 1 - c0 / H, c2 = 1 - 2 c1 / H, x' = e s'/s x + a' (c0 D + c1 D1 + c2 D2) + s' sqrt(c0) z,
+  D1 = h (D - D_prev) / h1 on the second step, and on later ones the divided differences
+  q0 = h (D - D_prev) / h1, q1 = h (D_prev - D_prev2) / h2, D1 = q0 + (q0 - q1) h1 / (h1 + h2),
+  D2 = h (q0 - q1) / (h1 + h2); first order on the first step and on one landing on t = 0 (x' = D)."""
+  cov = np.diag([1.0, 0.0, 0.0])
+  lam = lambda t: np.log(np.exp(-t) / np.sqrt(1 - np.exp(-2 * t)))
+  basis = np.eye(3)
+  for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+    d, d_prev, d_prev2 = np.exp(-t) * LAM / _sigma2(t) * basis[0], basis[1], basis[2]
+    if t_next == 0:
+      x_next, b2 = d, 0.0
+    else:
+      m_next, s, s_next = np.exp(-t_next), np.sqrt(1 - np.exp(-2 * t)), np.sqrt(1 - np.exp(-2 * t_next))
+      h = lam(t_next) - lam(t)
+      e, big = np.exp(-h), 2 * h
+      c0 = 1 - e ** 2
+      c1 = 1 - c0 / big
+      c2 = 1 - 2 * c1 / big
+      d1 = d2 = 0.0
+      if i >= 1:
+        h1 = lam(t) - lam(times[i - 1])
+        q0 = h * (d - d_prev) / h1
+        d1 = q0
+        if i >= 2:
+          h2 = lam(times[i - 1]) - lam(times[i - 2])
+          q1 = h * (d_prev - d_prev2) / h2
+          d1 = q0 + (q0 - q1) * h1 / (h1 + h2)
+          d2 = h * (q0 - q1) / (h1 + h2)
+      x_next, b2 = e * s_next / s * basis[0] + m_next * (c0 * d + c1 * d1 + c2 * d2), s_next ** 2 * c0
+    step = np.stack([x_next, d, d_prev])
+    cov = step @ cov @ step.T + np.diag([b2, 0.0, 0.0])
+  return cov[0, 0]
+
+
 def closed_form_variance(name, times):
   if name in ("dpm_solver_pp_2m", "dpm_solver_pp_2m_sde"):
     return _variance_2m(times, stochastic=name.endswith("_sde"))
+  if name == "dpm_solver_pp_3m_sde":
+    return _variance_3m_sde(times)
   v = 1.0
   for t, t_next in zip(times[:-1], times[1:]):
     if name == "euler_maruyama:corrector_steps=1":   # Langevin at t (step 2 (0.16 s)^2), then EM
@@ -144,11 +182,12 @@ def test_em_law_from_the_step_equals_the_independent_closed_form(times):
 
 
 @pytest.mark.parametrize("spec, order, limit", [("ddim", 1, 0.02), ("dpm_solver_pp_2m", 2, 1e-4),
-                                                 ("dpm_solver_pp_2m_sde", 2, 3e-4)])
+                                                 ("dpm_solver_pp_2m_sde", 2, 3e-4), ("dpm_solver_pp_3m_sde", 2, 1e-4)])
 def test_exponential_integrators_are_exact_in_the_limit(spec, order, limit):
-  """DDIM(eta = 0), DPM-Solver++(2M) and its SDE form with the exact score converge to the exact law: mean
-  gain 1 and variance lam (up to the prior's e^{-T} and t_min's s^2 / lam offsets, ~1e-5 here), with the error
-  falling as steps^-order (log-SNR grid)."""
+  """DDIM(eta = 0), DPM-Solver++(2M) and the SDE forms of (2M) and (3M) with the exact score converge to the
+  exact law: mean gain 1 and variance lam (up to the prior's e^{-T} and t_min's s^2 / lam offsets, ~1e-5 here),
+  with the error falling as steps^-order (log-SNR grid). (3M)'s law is second order too: along a path of the
+  SDE, D(lambda) carries the injected noise and is not smooth, so its quadratic extrapolation gains no order."""
   lam = np.array([0.01, 0.3, 2.0])
   errors = []
   for steps in (64, 256, 1024):
@@ -158,6 +197,29 @@ def test_exponential_integrators_are_exact_in_the_limit(spec, order, limit):
   assert errors[-1] < limit, errors
   for coarse, fine in zip(errors, errors[1:]):   # x4 steps: error / 4^order (within a factor 1.6)
     assert coarse / fine > 4 ** order / 1.6, errors
+
+
+def test_3m_sde_step_integrates_a_quadratic_denoiser_exactly():
+  """Its third-order step (two previous values on the grid) with no noise, for a denoiser D(lambda) quadratic
+  in half the log-SNR (the score (a D - x) / s^2), equals the exact solution of the reverse SDE's mean,
+  x' = e^{-h} (s'/s) x + a' int_0^h 2 e^{-2(h-u)} D(lambda + u) du, by quadrature (float64)."""
+  from scipy.integrate import quad
+  coef = (0.3, -0.7, 0.25)
+  half_log_snr = lambda t: np.log(np.exp(-t) / np.sqrt(-np.expm1(-2 * t)))
+  d_of = lambda lam: coef[0] + coef[1] * lam + coef[2] * lam ** 2
+  grid = np.array([2.0, 1.1, 0.6, 0.25])
+  with jax.enable_x64(True):
+    score = lambda x, t: (jnp.exp(-t) * d_of(jnp.log(jnp.exp(-t) / jnp.sqrt(-jnp.expm1(-2 * t)))) - x) / (
+        -jnp.expm1(-2 * t))
+    t_prev = solvers.previous_times(jnp.asarray(grid))
+    np.testing.assert_array_equal(t_prev, [[2.0, 2.0], [2.0, 2.0], [1.1, 2.0]])
+    x, (t, t_next) = 0.9, grid[2:]
+    carry = tuple(jnp.asarray(v) for v in (x, d_of(half_log_snr(grid[1])), d_of(half_log_snr(grid[0]))))
+    got = _stepper("dpm_solver_pp_3m_sde").step(carry, score, t_prev[2], t, t_next, (jnp.asarray(0.0),))[0]
+  h = half_log_snr(t_next) - half_log_snr(t)
+  integral = quad(lambda u: 2 * np.exp(-2 * (h - u)) * d_of(half_log_snr(t) + u), 0, h, epsabs=1e-14)[0]
+  exact = np.exp(-h) * np.sqrt(-np.expm1(-2 * t_next) / -np.expm1(-2 * t)) * x + np.exp(-t_next) * integral
+  assert float(got) == pytest.approx(exact, abs=1e-12)
 
 
 def test_observed_run_returns_the_same_sample_and_one_observation_per_step(times):

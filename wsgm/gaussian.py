@@ -103,7 +103,7 @@ def _gains_fn(stepper: solvers.Stepper, final_denoise: bool):
       jc, jn, jm = jax.jacfwd(affine, argnums=(0, 1, 2))(*zeros, *inp)
       return (jc @ gain + jm, jc @ cov @ jc.T + jn @ jn.T), None
 
-    t_prev = jnp.concatenate([grid[:1], grid[:-2]])
+    t_prev = solvers.previous_times(grid)
     start = (jnp.zeros(k), jnp.zeros((k, k)).at[0, 0].set(1.0))   # x_T ~ N(0, 1), history 0
     (gain, cov), _ = lax.scan(body, start, (t_prev, grid[:-1], grid[1:]))
     if not final_denoise:

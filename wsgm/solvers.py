@@ -31,10 +31,20 @@ ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
 class Stepper(NamedTuple):
   """step(carry, score_fn, t_prev, t, t_next, noise) -> carry, where carry = (x, history...) starts as
   (x_T,) + (zeros_like(x_T),) * history, noise is a tuple of `noises` standard normal arrays shaped like x,
-  and t_prev == t on the first step (multistep methods then fall back to one step)."""
+  and t_prev = (the two previous grid times) from previous_times: the grid's first time where the grid has
+  none (multistep methods then fall back to a lower order)."""
   step: Callable
   noises: int
   history: int = 0
+
+
+def previous_times(times: jax.Array) -> jax.Array:
+  """(steps, 2): for the step from times[i], (times[i - 1], times[i - 2]), each times[0] before the grid starts.
+  What solvers.run and gaussian.sampler_gains scan the steppers with."""
+  steps = times.shape[0] - 1
+  first = times[:1]
+  return jnp.stack([jnp.concatenate([first, times[:-2]])[:steps],
+                    jnp.concatenate([first, first, times[:-3]])[:steps]], axis=1)
 
 
 def denoised(score_fn: ScoreFn, x: jax.Array, t) -> jax.Array:
@@ -105,7 +115,7 @@ def _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next):
   """What both forms of DPM-Solver++(2M) share: D = D(x, t) and the multistep estimate D + (D - D_prev) / (2r),
   r = (lambda - lambda_prev) / h, h = lambda' - lambda. The first step (no D_prev) and the one landing on
   t = 0 (lambda' = inf) use D itself (first order)."""
-  d = denoised(score_fn, x, t)
+  d, t_prev = denoised(score_fn, x, t), t_prev[0]
   second = (t_prev > t) & (t_next > 0)
   lam = _half_log_snr(t)
   h = jnp.where(second, _half_log_snr(jnp.where(second, t_next, 1.0)) - lam, 1.0)
@@ -136,6 +146,41 @@ def _dpm_solver_pp_2m_sde(carry, score_fn, t_prev, t, t_next, noise):
   return (decay * s_next / s * x + a_next * keep * d_use + s_next * jnp.sqrt(keep) * noise[0], d)
 
 
+def _dpm_solver_pp_3m_sde(carry, score_fn, t_prev, t, t_next, noise):
+  """SDE-DPM-Solver++(3M): the reverse SDE's exponential integrator in the data prediction with D(lambda)
+  extrapolated by the quadratic through the last three denoised values. With u = lambda - lambda_t in [0, h],
+  h = lambda' - lambda_t and H = 2h, the exact step for a given D(lambda) is
+  x' = e^{-h} (s'/s) x + a' int_0^h 2 e^{-2(h-u)} D(lambda_t + u) du + s' sqrt(1 - e^{-H}) z, and with
+  D(lambda_t + u) = D + (u/h) D1 + (u/h)^2 D2 the integral is c0 D + c1 D1 + c2 D2, c0 = 1 - e^{-H},
+  c1 = 1 - c0 / H, c2 = 1 - 2 c1 / H (exact for a quadratic D: tested by quadrature). D1 and D2 (= h D' and
+  h^2 D'' / 2 at lambda_t) are the divided differences on the non-uniform lambda grid, as in DPM-Solver++(3M)
+  (Lu et al. 2022); k-diffusion's dpmpp_3m_sde weighs D2 by -phi_3 = 1/2 - c1 / H = c2 / 2, half the exact
+  weight. Its law on Gaussians is still second order in the steps (tests/test_solvers.py). Second order
+  (D2 = 0, D1 = h (D - D_prev) / h1) on the second step, first (the ancestral sampler) on the first and on one
+  landing on t = 0."""
+  x, d1, d2 = carry
+  d = denoised(score_fn, x, t)
+  tp1, tp2 = t_prev[0], t_prev[1]
+  second = (tp1 > t) & (t_next > 0)
+  third = second & (tp2 > tp1)
+  safe = lambda c, v: jnp.where(c, v, 1.0)
+  lam, lam_next = _half_log_snr(t), _half_log_snr(safe(t_next > 0, t_next))
+  h = safe(t_next > 0, lam_next - lam)
+  r0 = safe(second, (lam - _half_log_snr(safe(second, tp1))) / h)
+  r1 = safe(third, (_half_log_snr(safe(second, tp1)) - _half_log_snr(safe(third, tp2))) / h)
+  slope0, slope1 = (d - d1) / r0, (d1 - d2) / r1
+  first_term = jnp.where(third, slope0 + (slope0 - slope1) * r0 / (r0 + r1), jnp.where(second, slope0, 0.0))
+  second_term = jnp.where(third, (slope0 - slope1) / (r0 + r1), 0.0)
+  a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+  decay = a * s_next / (a_next * s)           # e^{-h}, exactly 0 when landing on t = 0
+  H = 2.0 * h
+  c0 = jnp.where(decay > 0, -jnp.expm1(-H), 1.0)
+  c1 = 1.0 - c0 / H
+  c2 = 1.0 - 2.0 * c1 / H
+  drift = a_next * (c0 * d + c1 * first_term + c2 * second_term)
+  return (decay * s_next / s * x + drift + s_next * jnp.sqrt(c0) * noise[0], d, d1)
+
+
 def _with_corrector(stepper: Stepper, steps: int, snr: float) -> Stepper:
   """Predictor-corrector (Song et al. 2021): before each predictor step, `steps` Langevin steps at time t,
   x <- x + e score + sqrt(2 e) z. Their step e = 2 (r ||z|| / ||score||)^2 uses the norms of the sample;
@@ -157,6 +202,7 @@ STEPPERS = {
     "ddim": lambda eta: Stepper(_ddim(eta), 1 if eta else 0),
     "dpm_solver_pp_2m": lambda eta: Stepper(_dpm_solver_pp_2m, 0, 1),
     "dpm_solver_pp_2m_sde": lambda eta: Stepper(_dpm_solver_pp_2m_sde, 1, 1),
+    "dpm_solver_pp_3m_sde": lambda eta: Stepper(_dpm_solver_pp_3m_sde, 1, 2),
 }
 
 
@@ -184,7 +230,7 @@ def run(stepper: Stepper, final_denoise: bool, score_fn: ScoreFn, x: jax.Array, 
   (a diagnostic), returns (x_0, observe(x, t) stacked over the steps, taken at the start of each)."""
   carry = (x,) + (jnp.zeros_like(x),) * stepper.history
   keys = jax.random.split(key, times.shape[0] - 1)
-  t_prev = jnp.concatenate([times[:1], times[:-2]])
+  t_prev = previous_times(times)
 
   def body(carry, inp):
     tp, t, t_next, k = inp
