@@ -242,8 +242,9 @@ def steps_to_quality(rows, names) -> dict:
 def plot_sweep(rows, reference, samples, out_dir, title, names):
   """The quality metrics vs N (error bars; dotted: the floor) for every sampler; spectra and histograms of
   every N for the first sampler."""
-  fig, axes = plots.new_figure(3, width=4.2)
   specs = list(dict.fromkeys(r["sampler"] for r in rows))
+  below = len(specs) > 1   # a legend of long labels: below the axes, the figure taller by its lines
+  fig, axes = plots.new_figure(3, width=4.2, height=4.0 + (0.12 * len(specs) * len(names) if below else 0.0))
   for i, spec in enumerate(specs):
     mine = [r for r in rows if r["sampler"] == spec]
     ns = [r["steps"] for r in mine]
@@ -254,9 +255,9 @@ def plot_sweep(rows, reference, samples, out_dir, title, names):
       if recs[0]["floor"] is not None and i == 0:
         axes[0].axhline(recs[0]["floor"], color="gray", ls=":", lw=0.8)
   ns = sorted({r["steps"] for r in rows})
-  axes[0].set(yscale="log", xlabel="steps per scale N", title=f"{title} (dotted: noise floors)")
+  axes[0].set(yscale="log", xlabel="steps per scale N", title=f"{title}\n(dotted: noise floors)")
   plots.log_axis_ticks(axes[0], ns)
-  axes[0].legend(fontsize=6)
+  axes[0].legend(fontsize=6, **(dict(loc="upper left", bbox_to_anchor=(0.0, -0.2)) if below else {}))
   first = [(r, x) for r, x in zip(rows, samples) if r["sampler"] == specs[0]]
   colors = plots.plt.cm.viridis(np.linspace(0, 1, len(first)))
   k, p = metrics.radial_average(metrics.power_spectrum(reference))
@@ -268,7 +269,7 @@ def plot_sweep(rows, reference, samples, out_dir, title, names):
     k, p = metrics.radial_average(metrics.power_spectrum(images))
     axes[1].loglog(k[1:], p[1:], color=color, label=f"N={row['steps']}")
     axes[2].hist(np.clip(images.ravel(), *hist_range), bins, density=True, histtype="step", color=color)
-  axes[1].set(xlabel="|k|", ylabel="power", title=f"radial power spectrum ({specs[0]})")
+  axes[1].set(xlabel="|k|", ylabel="power", title=f"radial power spectrum\n{specs[0]}")
   axes[1].legend(fontsize=7)
   axes[2].set(xlabel="value", yscale="log", title="marginal histogram")
   plots.save(fig, os.path.join(out_dir, "quality.png"))
