@@ -17,7 +17,7 @@ def get_config():
 
   c.sampling = ml_collections.ConfigDict()
   # Samplers (wsgm/solvers.py): euler_maruyama, ancestral, ode_euler, ode_heun, ddim (eta), dpm_solver_pp_2m,
-  # dpm_solver_pp_2m_sde (its stochastic form).
+  # dpm_solver_pp_2m_sde (its stochastic form), dpm_solver_pp_3m_sde (the same, three-step).
   c.sampling.sampler = "euler_maruyama"
   c.sampling.steps = 16                   # per scale (network evaluations: steps x (1 + corrector_steps),
                                           # x 2 for ode_heun, + 1 when t_min > 0)
