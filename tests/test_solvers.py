@@ -40,12 +40,16 @@ def _coefficients(name, t, t_next):
   raise AssertionError(name)
 
 
+def _half_log_snr(t, xp=np):
+  """lambda(t) = log(a / s) of the OU process, written here independently of the solver's."""
+  return xp.log(xp.exp(-t) / xp.sqrt(-xp.expm1(-2 * t)))
+
+
 def _variance_2m(times, stochastic=False):
   """DPM-Solver++(2M) on (x, D_prev): x' = k x + w [(1 + 1/2r) D - D_prev / 2r] + b z, D = c(t) x, with
   k = s'/s, w = a' - a s'/s, b = 0 (ODE), or, with e = a s' / (a' s) (= e^{-h}), k = e s'/s, w = a' (1 - e^2),
   b = s' sqrt(1 - e^2) (SDE)."""
   cov = np.diag([1.0, 0.0])
-  lam = lambda t: np.log(np.exp(-t) / np.sqrt(1 - np.exp(-2 * t))) if t > 0 else np.inf
   for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
     m, m_next, s, s_next = np.exp(-t), np.exp(-t_next), np.sqrt(1 - np.exp(-2 * t)), np.sqrt(1 - np.exp(-2 * t_next))
     c = m * LAM / _sigma2(t)
@@ -55,7 +59,7 @@ def _variance_2m(times, stochastic=False):
     if i == 0 or t_next == 0:
       step = np.array([[k + w * c, 0.0], [c, 0.0]])
     else:
-      r = (lam(t) - lam(times[i - 1])) / (lam(t_next) - lam(t))
+      r = (_half_log_snr(t) - _half_log_snr(times[i - 1])) / (_half_log_snr(t_next) - _half_log_snr(t))
       step = np.array([[k + w * (1 + 0.5 / r) * c, -w * 0.5 / r], [c, 0.0]])
     cov = step @ cov @ step.T + np.diag([b2, 0.0])
   return cov[0, 0]
@@ -68,7 +72,6 @@ def _variance_3m_sde(times):
   q0 = h (D - D_prev) / h1, q1 = h (D_prev - D_prev2) / h2, D1 = q0 + (q0 - q1) h1 / (h1 + h2),
   D2 = h (q0 - q1) / (h1 + h2); first order on the first step and on one landing on t = 0 (x' = D)."""
   cov = np.diag([1.0, 0.0, 0.0])
-  lam = lambda t: np.log(np.exp(-t) / np.sqrt(1 - np.exp(-2 * t)))
   basis = np.eye(3)
   for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
     d, d_prev, d_prev2 = np.exp(-t) * LAM / _sigma2(t) * basis[0], basis[1], basis[2]
@@ -76,18 +79,18 @@ def _variance_3m_sde(times):
       x_next, b2 = d, 0.0
     else:
       m_next, s, s_next = np.exp(-t_next), np.sqrt(1 - np.exp(-2 * t)), np.sqrt(1 - np.exp(-2 * t_next))
-      h = lam(t_next) - lam(t)
+      h = _half_log_snr(t_next) - _half_log_snr(t)
       e, big = np.exp(-h), 2 * h
       c0 = 1 - e ** 2
       c1 = 1 - c0 / big
       c2 = 1 - 2 * c1 / big
       d1 = d2 = 0.0
       if i >= 1:
-        h1 = lam(t) - lam(times[i - 1])
+        h1 = _half_log_snr(t) - _half_log_snr(times[i - 1])
         q0 = h * (d - d_prev) / h1
         d1 = q0
         if i >= 2:
-          h2 = lam(times[i - 1]) - lam(times[i - 2])
+          h2 = _half_log_snr(times[i - 1]) - _half_log_snr(times[i - 2])
           q1 = h * (d_prev - d_prev2) / h2
           d1 = q0 + (q0 - q1) * h1 / (h1 + h2)
           d2 = h * (q0 - q1) / (h1 + h2)
@@ -205,19 +208,17 @@ def test_3m_sde_step_integrates_a_quadratic_denoiser_exactly():
   x' = e^{-h} (s'/s) x + a' int_0^h 2 e^{-2(h-u)} D(lambda + u) du, by quadrature (float64)."""
   from scipy.integrate import quad
   coef = (0.3, -0.7, 0.25)
-  half_log_snr = lambda t: np.log(np.exp(-t) / np.sqrt(-np.expm1(-2 * t)))
   d_of = lambda lam: coef[0] + coef[1] * lam + coef[2] * lam ** 2
   grid = np.array([2.0, 1.1, 0.6, 0.25])
   with jax.enable_x64(True):
-    score = lambda x, t: (jnp.exp(-t) * d_of(jnp.log(jnp.exp(-t) / jnp.sqrt(-jnp.expm1(-2 * t)))) - x) / (
-        -jnp.expm1(-2 * t))
+    score = lambda x, t: (jnp.exp(-t) * d_of(_half_log_snr(t, jnp)) - x) / -jnp.expm1(-2 * t)
     t_prev = solvers.previous_times(jnp.asarray(grid))
     np.testing.assert_array_equal(t_prev, [[2.0, 2.0], [2.0, 2.0], [1.1, 2.0]])
     x, (t, t_next) = 0.9, grid[2:]
-    carry = tuple(jnp.asarray(v) for v in (x, d_of(half_log_snr(grid[1])), d_of(half_log_snr(grid[0]))))
+    carry = tuple(jnp.asarray(v) for v in (x, d_of(_half_log_snr(grid[1])), d_of(_half_log_snr(grid[0]))))
     got = _stepper("dpm_solver_pp_3m_sde").step(carry, score, t_prev[2], t, t_next, (jnp.asarray(0.0),))[0]
-  h = half_log_snr(t_next) - half_log_snr(t)
-  integral = quad(lambda u: 2 * np.exp(-2 * (h - u)) * d_of(half_log_snr(t) + u), 0, h, epsabs=1e-14)[0]
+  h = _half_log_snr(t_next) - _half_log_snr(t)
+  integral = quad(lambda u: 2 * np.exp(-2 * (h - u)) * d_of(_half_log_snr(t) + u), 0, h, epsabs=1e-14)[0]
   exact = np.exp(-h) * np.sqrt(-np.expm1(-2 * t_next) / -np.expm1(-2 * t)) * x + np.exp(-t_next) * integral
   assert float(got) == pytest.approx(exact, abs=1e-12)
 

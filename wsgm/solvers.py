@@ -41,10 +41,8 @@ class Stepper(NamedTuple):
 def previous_times(times: jax.Array) -> jax.Array:
   """(steps, 2): for the step from times[i], (times[i - 1], times[i - 2]), each times[0] before the grid starts.
   What solvers.run and gaussian.sampler_gains scan the steppers with."""
-  steps = times.shape[0] - 1
-  first = times[:1]
-  return jnp.stack([jnp.concatenate([first, times[:-2]])[:steps],
-                    jnp.concatenate([first, first, times[:-3]])[:steps]], axis=1)
+  i = np.arange(times.shape[0] - 1)
+  return jnp.stack([times[np.maximum(i - 1, 0)], times[np.maximum(i - 2, 0)]], axis=1)
 
 
 def denoised(score_fn: ScoreFn, x: jax.Array, t) -> jax.Array:
@@ -111,15 +109,36 @@ def _half_log_snr(t):
   return jnp.log(sde.mean_coeff(t) / sde.std(t))
 
 
+def _multistep_ratios(t_prev, t, t_next):
+  """What the multistep solvers share: h = lambda' - lambda and the ratios r0 = (lambda - lambda_-1) / h,
+  r1 = (lambda_-1 - lambda_-2) / h of the previous grid times t_prev = (t_-1, t_-2), with the masks `second`
+  (there is a t_-1 and the step does not land on t = 0, lambda' = inf) and `third` (there is a t_-2 too).
+  Where masked out they are 1 (finite, unused)."""
+  tp1, tp2 = t_prev[0], t_prev[1]
+  second = (tp1 > t) & (t_next > 0)
+  third = second & (tp2 > tp1)
+  lam = _half_log_snr(t)
+  lam1 = _half_log_snr(jnp.where(second, tp1, 1.0))
+  h = jnp.where(t_next > 0, _half_log_snr(jnp.where(t_next > 0, t_next, 1.0)) - lam, 1.0)
+  r0 = jnp.where(second, (lam - lam1) / h, 1.0)
+  r1 = jnp.where(third, (lam1 - _half_log_snr(jnp.where(third, tp2, 1.0))) / h, 1.0)
+  return second, third, h, r0, r1
+
+
+def _sde_kernel(t, t_next):
+  """The reverse SDE's exponential integrator over one step: e^{-h} = a s' / (a' s) (exactly 0 landing on
+  t = 0) and 1 - e^{-2h} (1 there), the weight of the data prediction and the injected noise's variance."""
+  decay = sde.mean_coeff(t) * sde.std(t_next) / (sde.mean_coeff(t_next) * sde.std(t))
+  keep = jnp.where(decay > 0, -jnp.expm1(2.0 * jnp.log(jnp.where(decay > 0, decay, 1.0))), 1.0)
+  return decay, keep
+
+
 def _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next):
   """What both forms of DPM-Solver++(2M) share: D = D(x, t) and the multistep estimate D + (D - D_prev) / (2r),
   r = (lambda - lambda_prev) / h, h = lambda' - lambda. The first step (no D_prev) and the one landing on
   t = 0 (lambda' = inf) use D itself (first order)."""
-  d, t_prev = denoised(score_fn, x, t), t_prev[0]
-  second = (t_prev > t) & (t_next > 0)
-  lam = _half_log_snr(t)
-  h = jnp.where(second, _half_log_snr(jnp.where(second, t_next, 1.0)) - lam, 1.0)
-  r = jnp.where(second, (lam - _half_log_snr(jnp.where(second, t_prev, 1.0))) / h, 1.0)
+  d = denoised(score_fn, x, t)
+  second, _, _, r, _ = _multistep_ratios(t_prev, t, t_next)
   return d, jnp.where(second, d + (0.5 / r) * (d - d_prev), d)
 
 
@@ -139,10 +158,9 @@ def _dpm_solver_pp_2m_sde(carry, score_fn, t_prev, t, t_next, noise):
   x' = (s'/s) e^{-h} x + a' (1 - e^{-2h}) [D + (D - D_prev) / (2r)] + s' sqrt(1 - e^{-2h}) z.
   Its first order (the first step, and the last one when it lands on t = 0) is the ancestral sampler."""
   x, d_prev = carry
-  a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+  s, a_next, s_next = sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
   d, d_use = _second_order_denoised(score_fn, x, d_prev, t_prev, t, t_next)
-  decay = a * s_next / (a_next * s)           # e^{-h}, exactly 0 when landing on t = 0
-  keep = jnp.where(decay > 0, -jnp.expm1(2.0 * jnp.log(jnp.where(decay > 0, decay, 1.0))), 1.0)   # 1 - e^{-2h}
+  decay, keep = _sde_kernel(t, t_next)
   return (decay * s_next / s * x + a_next * keep * d_use + s_next * jnp.sqrt(keep) * noise[0], d)
 
 
@@ -160,21 +178,13 @@ def _dpm_solver_pp_3m_sde(carry, score_fn, t_prev, t, t_next, noise):
   landing on t = 0."""
   x, d1, d2 = carry
   d = denoised(score_fn, x, t)
-  tp1, tp2 = t_prev[0], t_prev[1]
-  second = (tp1 > t) & (t_next > 0)
-  third = second & (tp2 > tp1)
-  safe = lambda c, v: jnp.where(c, v, 1.0)
-  lam, lam_next = _half_log_snr(t), _half_log_snr(safe(t_next > 0, t_next))
-  h = safe(t_next > 0, lam_next - lam)
-  r0 = safe(second, (lam - _half_log_snr(safe(second, tp1))) / h)
-  r1 = safe(third, (_half_log_snr(safe(second, tp1)) - _half_log_snr(safe(third, tp2))) / h)
+  second, third, h, r0, r1 = _multistep_ratios(t_prev, t, t_next)
   slope0, slope1 = (d - d1) / r0, (d1 - d2) / r1
   first_term = jnp.where(third, slope0 + (slope0 - slope1) * r0 / (r0 + r1), jnp.where(second, slope0, 0.0))
   second_term = jnp.where(third, (slope0 - slope1) / (r0 + r1), 0.0)
-  a, s, a_next, s_next = sde.mean_coeff(t), sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
-  decay = a * s_next / (a_next * s)           # e^{-h}, exactly 0 when landing on t = 0
+  s, a_next, s_next = sde.std(t), sde.mean_coeff(t_next), sde.std(t_next)
+  decay, c0 = _sde_kernel(t, t_next)
   H = 2.0 * h
-  c0 = jnp.where(decay > 0, -jnp.expm1(-H), 1.0)
   c1 = 1.0 - c0 / H
   c2 = 1.0 - 2.0 * c1 / H
   drift = a_next * (c0 * d + c1 * first_term + c2 * second_term)
