@@ -27,7 +27,6 @@ import jax.numpy as jnp  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
-import configs  # noqa: E402
 from lib import checkpoint, data, outputs, plots  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from wsgm import experiments, pyramid, sampling, sde  # noqa: E402
@@ -85,9 +84,7 @@ def compare(train_losses: np.ndarray, heldout_losses: np.ndarray) -> dict:
 
 def main(argv):
   del argv
-  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
-  checkpoint.quiet_orbax_logs()
-  config = experiments.flag_config(FLAGS, sys.argv)
+  config = experiments.bench_config(FLAGS, sys.argv)
   n = FLAGS.samples
   times = fixed_times(config, FLAGS.times)
   train_set = next(data.batches(config.data, "train", n, config.data.seed))

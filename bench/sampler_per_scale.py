@@ -22,8 +22,7 @@ import jax.numpy as jnp  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
-import configs  # noqa: E402
-from lib import checkpoint, phi4  # noqa: E402
+from lib import phi4  # noqa: E402
 from wsgm import experiments, pyramid, sampling, sde, solvers  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
@@ -40,9 +39,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
-  checkpoint.quiet_orbax_logs()
-  config = experiments.flag_config(FLAGS, sys.argv)
+  config = experiments.bench_config(FLAGS, sys.argv)
   levels, size, n = config.pyramid.levels, config.data.image_size, FLAGS.samples
   models, stats = sampling.load_models(config, FLAGS.workdir, 1, None, wsgm_method.METHOD)
   coarse, conditionals = wsgm_method.score_functions(models, levels)

@@ -35,8 +35,7 @@ import jax  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 import numpy as np  # noqa: E402
 
-import configs  # noqa: E402
-from lib import checkpoint, metrics, outputs, parallel, phi4  # noqa: E402
+from lib import metrics, outputs, parallel, phi4  # noqa: E402
 from wsgm import evaluation, experiments, pyramid, sampling, wavelets  # noqa: E402
 from wsgm.methods import wsgm as wsgm_method  # noqa: E402
 
@@ -56,9 +55,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  configs.refuse_repeated_sequence(sys.argv, FLAGS.config)
-  checkpoint.quiet_orbax_logs()
-  config = experiments.flag_config(FLAGS, sys.argv)
+  config = experiments.bench_config(FLAGS, sys.argv)
   levels, wavelet, n = config.pyramid.levels, config.pyramid.wavelet, FLAGS.samples
   config.sampling.batch_size = n
   config.sampling.progress = False

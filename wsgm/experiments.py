@@ -54,6 +54,14 @@ def flag_config(flag_values, argv):
   return flag_values.config
 
 
+def bench_config(flag_values, argv):
+  """A benchmark's start on a trained workdir: a repeated-sequence override refused in one line (as main.py does),
+  orbax's logs quieted, and flag_config's config."""
+  configs.refuse_repeated_sequence(argv, flag_values.config)
+  checkpoint.quiet_orbax_logs()
+  return flag_config(flag_values, argv)
+
+
 # Counts each mode needs to be positive (an empty run would exit 0 having done nothing, or divide by zero).
 POSITIVE = {
     "train": ("train.steps", "train.batch_size", "train.log_every", "train.checkpoint_every", "train.max_to_keep"),
