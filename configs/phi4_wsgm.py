@@ -60,8 +60,8 @@ def get_config(size="32"):
   # at N = 16 the log-spectrum error against 1024 held-out MCMC fields is 0.021 +- 0.003 with them and
   # 0.038 +- 0.004 with zero padding, the same data, seeds and training steps.
   c.model.padding = "CIRCULAR"
-  # One residual block per UNet level: two (model.num_res_blocks=2) met the N = 16 target
-  # on both splits in one of two trainings of seed 0, one block in two of three seeds (README, "Memorization").
+  # One residual block per UNet level: two (model.num_res_blocks=2, EMA 0.999, 2x the training time) met the N = 16
+  # target on both splits in one of three seeds, one block in two of three (README, "Memorization").
   # 8192 training fields and 6000 steps at a constant 1e-3. With 2048 fields the detail models memorize them
   # by 6000 steps (bench/heldout_loss.py: held-out loss above the training loss at t = 0.2-0.5, the gap 2-3.5x
   # larger after a learning-rate decay, and chi 20% low); 8192 remove the gap and lower every held-out loss.
