@@ -52,7 +52,8 @@ def fixed_times(config, count: int) -> np.ndarray:
   if count < 1:
     raise InputError(f"--times={count}: need at least one time")
   u = (np.arange(count) + 0.5) / count
-  return np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), config.sde.T, config.train.time_grid))
+  return np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), config.sde.T, config.train.time_grid,
+                                     config.train.t_min))
 
 
 def errors_fn(model):

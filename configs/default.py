@@ -27,8 +27,8 @@ def get_config():
   # Time grids (wsgm/sde.py): quadratic (t = T u^2, the training distribution train.time_grid = "quadratic"):
   # small steps near t = 0. A uniform grid ends with an EM step of size T/N whose injected noise (std
   # sqrt(2T/N)) the sampler never removes: visibly noisy samples. "rho" (EDM, linear in sigma^(1/rho)) and
-  # "logsnr" (uniform in log sigma) are sampling-only grids: they run on models trained with "quadratic",
-  # whose times cover all of (0, T].
+  # "logsnr" (uniform in log sigma) run on models trained with "quadratic", whose times cover all of (0, T];
+  # "logsnr" is also a training distribution (train.time_grid = "logsnr" on [train.t_min, T]).
   c.sampling.time_grid = "quadratic"
   c.sampling.rho = 7.0                    # the "rho" grid's exponent (EDM's 7)
   c.sampling.t_min = 0.0                  # > 0: the grid ends at t_min and a Tweedie step gives x_0
@@ -89,7 +89,8 @@ def get_config():
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0
   c.train.ema_decay = 0.999
-  c.train.time_grid = "quadratic"   # training times t = T u^2 (or "uniform": t = T u)
+  c.train.time_grid = "quadratic"   # training times t = T u^2 (or "uniform": t = T u; "logsnr": uniform in log sigma)
+  c.train.t_min = 0.0            # ... on [train.t_min, sde.T] ("logsnr" needs > 0; sampling.t_min may not be below it)
   c.train.log_every = 100
   c.train.checkpoint_every = 500
   c.train.max_to_keep = 3

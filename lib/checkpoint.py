@@ -215,7 +215,7 @@ def _as_json(config) -> dict:
 COMPUTE_FIELDS = ("model.dtype",)
 # Fields added to the configs after workdirs were made without them: a saved config that lacks one was made
 # with this value (what the code did before the field existed).
-LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME", "data.symmetries": []}
+LATER_FIELDS = {"model.padding": "SAME", "wmgm.generator.padding": "SAME", "data.symmetries": [], "train.t_min": 0.0}
 
 
 def _saved_config(workdir: str) -> Optional[dict]:

@@ -271,6 +271,26 @@ def test_time_grids():
   np.testing.assert_allclose(np.diff(log_sigma), np.diff(log_sigma)[0], rtol=1e-4)
 
 
+def test_logsnr_training_times_are_the_logsnr_grid_as_a_distribution():
+  """train.time_grid = 'logsnr' maps u to the log-SNR sampling grid's own times (u = 1 -> sde.T, 0 -> train.t_min),
+  so u ~ U[0, 1] is uniform in log sigma on [t_min, T]; 'quadratic' keeps t = T u^2 at t_min = 0."""
+  u = np.linspace(1.0, 0.0, 17)
+  t = np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), 5.0, "logsnr", 1e-3))
+  np.testing.assert_allclose(t, sde.time_grid("logsnr", 16, 5.0, 1e-3), rtol=1e-6)
+  assert t[0] == pytest.approx(5.0, rel=1e-6) and t[-1] == pytest.approx(1e-3, rel=1e-5)
+  draws = np.asarray(sde.train_times(jax.random.uniform(jax.random.key(0), (200_000,)), 5.0, "logsnr", 1e-3))
+  lo, hi = np.log(sde.noise_to_signal(np.float64([1e-3, 5.0])))
+  share_below = np.mean(np.log(sde.noise_to_signal(draws.astype(np.float64))) < (lo + hi) / 2)
+  assert share_below == pytest.approx(0.5, abs=0.005) and draws.min() >= 1e-3 * (1 - 1e-5)
+  np.testing.assert_allclose(sde.train_times(jnp.asarray([0.5]), 4.0), [1.0])
+
+
+def _trained_from(t_min):
+  config = phi4_wsgm.get_config()
+  config.train.time_grid, config.train.t_min = "logsnr", t_min
+  return config
+
+
 def test_sampling_horizon_is_sde_T_unless_t_max_is_set():
   """sampling.t_max = 0 starts the grid at the training horizon sde.T; a shorter t_max starts it there (the same
   spacing over the shorter range); a sampler spec sets it like any sampling field."""
@@ -309,6 +329,9 @@ def test_perturb_has_the_ou_marginal():
     (lambda: sde.time_grid("logsnr", 4, 5.0), "set sampling.t_min > 0"),
     (lambda: sde.time_grid("rho", 1024, 3.0), "equal in float32"),
     (lambda: sde.train_times(0.5, 5.0, "rho"), "train.time_grid='rho'"),
+    (lambda: sde.train_times(0.5, 5.0, "logsnr"), "set train.t_min > 0"),
+    (lambda: sde.train_times(0.5, 5.0, "quadratic", 5.0), "train.t_min=5.0: need 0 <= t_min < sde.T=5.0"),
+    (lambda: sde.sampling_times(_trained_from(2e-3)), "sampling.t_min=0.001: below train.t_min=0.002"),
     (lambda: solvers.parse_spec("ddim:eta"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:steps=4"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:eta=big"), "eta='big' is not a float"),

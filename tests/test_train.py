@@ -140,6 +140,7 @@ def test_from_workdir_follows_a_lazy_field(tmp_path):
 @pytest.mark.parametrize("section, field, other, message", [
     ("model", "padding", "CIRCULAR", "model.padding: saved 'SAME' vs given 'CIRCULAR'"),
     ("data", "symmetries", ("negate",), r"data.symmetries: saved \[\] vs given \['negate'\]"),
+    ("train", "t_min", 1e-3, "train.t_min: saved 0.0 vs given 0.001"),
 ])
 def test_workdir_made_before_a_field_existed_reads_as_the_old_behaviour(tiny_config, tmp_path, section, field,
                                                                       other, message):

@@ -9,7 +9,7 @@ import numpy as np
 from lib.errors import InputError
 
 TIME_GRIDS = ("uniform", "quadratic", "rho", "logsnr")
-TRAIN_TIME_GRIDS = ("uniform", "quadratic")
+TRAIN_TIME_GRIDS = ("uniform", "quadratic", "logsnr")
 
 
 def mean_coeff(t):
@@ -89,12 +89,27 @@ def sampling_times(config, steps=None) -> jax.Array:
   if not 0 <= s.t_max <= T:
     raise InputError(f"sampling.t_max={s.t_max}: need 0 < t_max <= sde.T={T} (the models are trained on "
                      f"(0, sde.T]; 0 = sde.T)")
+  trained_from = config.train.get("t_min", 0.0)
+  if s.t_min < trained_from:
+    raise InputError(f"sampling.t_min={s.t_min}: below train.t_min={trained_from}, where the models were not "
+                     f"trained (they see [train.t_min, sde.T]); set sampling.t_min >= {trained_from}")
   return time_grid(s.time_grid, s.steps if steps is None else steps, s.t_max or T, s.t_min, s.rho)
 
 
-def train_times(u: jax.Array, T: float, kind: str = "quadratic") -> jax.Array:
-  """Map u ~ U[0, 1] to training times with the same spacing as the sampling grid of that name."""
+def train_times(u: jax.Array, T: float, kind: str = "quadratic", t_min: float = 0.0) -> jax.Array:
+  """Map u ~ U[0, 1] to training times on [t_min, T] with the same spacing as the sampling grid of that name:
+  'quadratic' (t = t_min + (T - t_min) u^2) covers all of (0, T] at t_min = 0; 'logsnr' is uniform in log sigma
+  (the log-SNR grid's own distribution: as many training times per octave of noise level near t_min as near T),
+  needs t_min > 0, and trains no model below it."""
   if kind not in TRAIN_TIME_GRIDS:
-    raise InputError(f"train.time_grid={kind!r}: choose from {TRAIN_TIME_GRIDS} (the 'rho' and 'logsnr' "
-                     "sampling grids run on models trained with 'quadratic', which covers all of (0, T])")
-  return _spacing(u, T, kind)
+    raise InputError(f"train.time_grid={kind!r}: choose from {TRAIN_TIME_GRIDS} (the 'rho' sampling grid runs "
+                     "on models trained with 'quadratic', which covers all of (0, T])")
+  if not 0 <= t_min < T:
+    raise InputError(f"train.t_min={t_min}: need 0 <= t_min < sde.T={T}")
+  if kind == "logsnr":
+    if not t_min > 0:
+      raise InputError("train.time_grid='logsnr' is uniform in log sigma, infinite at t = 0: set train.t_min > 0 "
+                       "(at most the samplers' sampling.t_min)")
+    lo, hi = np.log(noise_to_signal(np.float64(t_min))), np.log(noise_to_signal(np.float64(T)))
+    return 0.5 * jnp.log1p(jnp.exp(2.0 * (lo + (hi - lo) * jnp.asarray(u))))
+  return _spacing(u, T, kind, t_min)

@@ -29,7 +29,7 @@ from wsgm.models import unet
 from wsgm.models.unet import UNet
 
 # Config fields that fix what a WSGM checkpoint means (train.DATA_FIELDS: what it was trained on).
-ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid") + train.DATA_FIELDS
+ARCHITECTURE_FIELDS = ("model", "pyramid", "sde", "train.time_grid", "train.t_min") + train.DATA_FIELDS
 
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -46,7 +46,7 @@ def validate(config) -> None:
                      f"{COMPUTE_DTYPES}")
   s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
   sde.sampling_times(config)
-  sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid)
+  sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid, config.train.t_min)
   solvers.from_config(s)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
@@ -67,9 +67,9 @@ def denoising_errors(params, model, target, cond, t, z):
   return jnp.mean((eps - z) ** 2, axis=tuple(range(1, target.ndim)))
 
 
-def loss_fn(params, model, target, cond, key, T, time_grid, train=True):
+def loss_fn(params, model, target, cond, key, T, time_grid, train=True, t_min=0.0):
   t_key, z_key, dropout_key = jax.random.split(key, 3)
-  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid)
+  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid, t_min)
   z = jax.random.normal(z_key, target.shape, target.dtype)
   eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=train, rngs={"dropout": dropout_key})
   return jnp.mean((eps - z) ** 2)
@@ -87,7 +87,8 @@ def make_steps(config, name, stats, channels):
 
   def train_step(state, images):
     return train.apply_gradients(state, optimizer, config.train.ema_decay,
-                                 lambda params, key, x: loss_fn(params, model, *io(x), key, T, config.train.time_grid),
+                                 lambda params, key, x: loss_fn(params, model, *io(x), key, T, config.train.time_grid,
+                                                                t_min=config.train.t_min),
                                  images, config.train.accumulate)
 
   return init_fn, train_step, model
