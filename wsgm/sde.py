@@ -46,7 +46,8 @@ def _spacing(u, T: float, kind: str, t_min: float = 0.0, rho: float = 7.0):
   """u in [0, 1] (1 -> T, 0 -> t_min) -> time. 'uniform' and 'quadratic' are linear and quadratic in u
   (dense near t_min, where the score changes fastest): the sampling grids and the training-time
   distributions of those names. 'rho' is EDM's grid, linear in sigma^(1/rho) with sigma = noise_to_signal(t)
-  (rho = 7 in EDM); 'logsnr' is uniform in log sigma (needs t_min > 0); both in float64 (sampling only)."""
+  (rho = 7 in EDM); 'logsnr' is uniform in log sigma (needs t_min > 0); both in float64 here (train_times
+  computes 'logsnr' in jnp)."""
   if kind == "uniform":
     return t_min + (T - t_min) * u
   if kind == "quadratic":
@@ -56,8 +57,15 @@ def _spacing(u, T: float, kind: str, t_min: float = 0.0, rho: float = 7.0):
   if kind == "rho":
     return time_of_noise_to_signal((lo ** (1 / rho) + u * (hi ** (1 / rho) - lo ** (1 / rho))) ** rho)
   if kind == "logsnr":
-    return time_of_noise_to_signal(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
+    return _log_sigma_uniform(u, T, t_min)
   raise InputError(f"unknown time grid {kind!r}: choose from {TIME_GRIDS}")
+
+
+def _log_sigma_uniform(u, T: float, t_min: float, xp=np):
+  """u in [0, 1] -> the time whose log sigma is u of the way from t_min's to T's: the 'logsnr' spacing, in
+  float64 numpy for the sampling grid and in jnp (xp=jnp, traceable) for the training times."""
+  lo, hi = np.log(noise_to_signal(np.float64(t_min))), np.log(noise_to_signal(np.float64(T)))
+  return 0.5 * xp.log1p(xp.exp(2.0 * (lo + (hi - lo) * u)))
 
 
 def time_grid(kind: str, steps: int, T: float, t_min: float = 0.0, rho: float = 7.0) -> jax.Array:
@@ -89,7 +97,7 @@ def sampling_times(config, steps=None) -> jax.Array:
   if not 0 <= s.t_max <= T:
     raise InputError(f"sampling.t_max={s.t_max}: need 0 < t_max <= sde.T={T} (the models are trained on "
                      f"(0, sde.T]; 0 = sde.T)")
-  trained_from = config.train.get("t_min", 0.0)
+  trained_from = config.train.t_min
   if s.t_min < trained_from:
     raise InputError(f"sampling.t_min={s.t_min}: below train.t_min={trained_from}, where the models were not "
                      f"trained (they see [train.t_min, sde.T]); set sampling.t_min >= {trained_from}")
@@ -110,6 +118,5 @@ def train_times(u: jax.Array, T: float, kind: str = "quadratic", t_min: float = 
     if not t_min > 0:
       raise InputError("train.time_grid='logsnr' is uniform in log sigma, infinite at t = 0: set train.t_min > 0 "
                        "(at most the samplers' sampling.t_min)")
-    lo, hi = np.log(noise_to_signal(np.float64(t_min))), np.log(noise_to_signal(np.float64(T)))
-    return 0.5 * jnp.log1p(jnp.exp(2.0 * (lo + (hi - lo) * jnp.asarray(u))))
+    return _log_sigma_uniform(jnp.asarray(u), T, t_min, jnp)
   return _spacing(u, T, kind, t_min)
