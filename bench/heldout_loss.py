@@ -52,8 +52,7 @@ def fixed_times(config, count: int) -> np.ndarray:
   if count < 1:
     raise InputError(f"--times={count}: need at least one time")
   u = (np.arange(count) + 0.5) / count
-  return np.asarray(sde.train_times(jnp.asarray(u, jnp.float32), config.sde.T, config.train.time_grid,
-                                     config.train.t_min))
+  return np.asarray(sde.config_train_times(config)(jnp.asarray(u, jnp.float32)))
 
 
 def errors_fn(model):

@@ -40,7 +40,7 @@ def test_losses_are_the_training_loss_and_pair_the_sets(tiny_config, trained_wor
   z = jax.random.normal(z_key, target.shape)
   per_example = wsgm_method.denoising_errors(params, model, target, cond, t, z)
   assert per_example.shape == (8,)
-  loss = wsgm_method.loss_fn(params, model, target, cond, key, c.sde.T, c.train.time_grid, train=False)
+  loss = wsgm_method.loss_fn(params, model, target, cond, key, sde.config_train_times(c), train=False)
   np.testing.assert_allclose(float(np.mean(per_example)), float(loss), rtol=1e-5)
   # the same images and key give the same losses (noise by image index): a gap of exactly 0
   times = heldout_loss.fixed_times(c, 3)

@@ -283,6 +283,8 @@ def test_logsnr_training_times_are_the_logsnr_grid_as_a_distribution():
   share_below = np.mean(np.log(sde.noise_to_signal(draws.astype(np.float64))) < (lo + hi) / 2)
   assert share_below == pytest.approx(0.5, abs=0.005) and draws.min() >= 1e-3 * (1 - 1e-5)
   np.testing.assert_allclose(sde.train_times(jnp.asarray([0.5]), 4.0), [1.0])
+  times = sde.config_train_times(_trained_from(1e-3))   # the config's fields: sde.T = 5, logsnr, t_min = 1e-3
+  np.testing.assert_array_equal(times(jnp.asarray(u, jnp.float32)), t)
 
 
 def _trained_from(t_min):
@@ -332,6 +334,7 @@ def test_perturb_has_the_ou_marginal():
     (lambda: sde.train_times(0.5, 5.0, "logsnr"), "set train.t_min > 0"),
     (lambda: sde.train_times(0.5, 5.0, "quadratic", 5.0), "train.t_min=5.0: need 0 <= t_min < sde.T=5.0"),
     (lambda: sde.sampling_times(_trained_from(2e-3)), "sampling.t_min=0.001: below train.t_min=0.002"),
+    (lambda: sde.config_train_times(_trained_from(0.0)), "set train.t_min > 0"),   # when built, not when drawn
     (lambda: solvers.parse_spec("ddim:eta"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:steps=4"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:eta=big"), "eta='big' is not a float"),

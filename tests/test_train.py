@@ -10,7 +10,7 @@ import pytest
 from lib import checkpoint, data
 from lib.errors import InputError
 from tests.overrides import override
-from wsgm import pyramid, train, wavelets
+from wsgm import pyramid, sde, train, wavelets
 from wsgm.methods import wsgm as wsgm_method
 
 
@@ -45,7 +45,8 @@ def test_a_few_steps_lower_the_loss(tiny_config, faces, name):
   batch = faces[:8]
   state = jax.jit(init_fn)(jax.random.key(0), batch)
   target, cond = pyramid.model_io(batch, name, stats, "haar", 1)
-  eval_loss = jax.jit(lambda p: wsgm_method.loss_fn(p, model, target, cond, jax.random.key(9), 5.0, "quadratic", False))
+  eval_loss = jax.jit(lambda p: wsgm_method.loss_fn(p, model, target, cond, jax.random.key(9),
+                                                      lambda u: sde.train_times(u, 5.0), False))
   before = float(eval_loss(state.params))
   step_fn = jax.jit(step_fn)
   for i in range(40):

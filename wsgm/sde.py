@@ -120,3 +120,11 @@ def train_times(u: jax.Array, T: float, kind: str = "quadratic", t_min: float = 
                        "(at most the samplers' sampling.t_min)")
     return _log_sigma_uniform(jnp.asarray(u), T, t_min, jnp)
   return _spacing(u, T, kind, t_min)
+
+
+def config_train_times(config):
+  """u -> train_times(u, sde.T, train.time_grid, train.t_min): the training time distribution a config names
+  (the trainer's loss, the held-out loss bench), its fields checked here, when it is built."""
+  T, kind, t_min = config.sde.T, config.train.time_grid, config.train.t_min
+  train_times(jnp.zeros(()), T, kind, t_min)
+  return lambda u: train_times(u, T, kind, t_min)

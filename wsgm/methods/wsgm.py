@@ -46,7 +46,7 @@ def validate(config) -> None:
                      f"{COMPUTE_DTYPES}")
   s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
   sde.sampling_times(config)
-  sde.train_times(jnp.zeros(()), config.sde.T, config.train.time_grid, config.train.t_min)
+  sde.config_train_times(config)
   solvers.from_config(s)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
@@ -67,9 +67,10 @@ def denoising_errors(params, model, target, cond, t, z):
   return jnp.mean((eps - z) ** 2, axis=tuple(range(1, target.ndim)))
 
 
-def loss_fn(params, model, target, cond, key, T, time_grid, train=True, t_min=0.0):
+def loss_fn(params, model, target, cond, key, times, train=True):
+  """The denoising loss at training times t = times(u), u ~ U[0, 1] (sde.config_train_times)."""
   t_key, z_key, dropout_key = jax.random.split(key, 3)
-  t = sde.train_times(jax.random.uniform(t_key, target.shape[:1]), T, time_grid, t_min)
+  t = times(jax.random.uniform(t_key, target.shape[:1]))
   z = jax.random.normal(z_key, target.shape, target.dtype)
   eps = model.apply(params, sde.perturb(target, t, z), t, cond, train=train, rngs={"dropout": dropout_key})
   return jnp.mean((eps - z) ** 2)
@@ -78,7 +79,7 @@ def loss_fn(params, model, target, cond, key, T, time_grid, train=True, t_min=0.
 def make_steps(config, name, stats, channels):
   """Method.make_steps: (init_fn, train_step, model) of one score model."""
   model, optimizer = make_model(config, name, channels), train.make_optimizer(config)
-  levels, wavelet, T = config.pyramid.levels, config.pyramid.wavelet, config.sde.T
+  levels, wavelet, times = config.pyramid.levels, config.pyramid.wavelet, sde.config_train_times(config)
   io = lambda images: pyramid.model_io(images, name, stats, wavelet, levels)
 
   def init_fn(key, images):
@@ -87,8 +88,7 @@ def make_steps(config, name, stats, channels):
 
   def train_step(state, images):
     return train.apply_gradients(state, optimizer, config.train.ema_decay,
-                                 lambda params, key, x: loss_fn(params, model, *io(x), key, T, config.train.time_grid,
-                                                                t_min=config.train.t_min),
+                                 lambda params, key, x: loss_fn(params, model, *io(x), key, times),
                                  images, config.train.accumulate)
 
   return init_fn, train_step, model
