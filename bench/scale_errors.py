@@ -82,8 +82,7 @@ def main(argv):
   for steps in map(int, FLAGS.steps):
     config.sampling.steps = steps
     key = jax.random.key(config.seed + 1)
-    sampler, times, shard = sampling.solver_parts(config, mesh)
-    draw = pyramid.sampler_draw(conditionals, sampler, times, shard)
+    draw = wsgm_method.detail_draw(config, conditionals, mesh)
     if names is None:
       gen = wsgm_method.make_generator(config, models, stats, ref.shape[-1], mesh)(key)
       rows[f"N={steps} full"] = ratios(np.asarray(gen.image), ref, False)

@@ -33,6 +33,8 @@ def get_config():
   c.sampling.rho = 7.0                    # the "rho" grid's exponent (EDM's 7)
   c.sampling.t_min = 0.0                  # > 0: the grid ends at t_min and a Tweedie step gives x_0
   c.sampling.t_max = 0.0                  # the grid starts here, from N(0, I): 0 = sde.T; shorter is allowed
+  c.sampling.per_scale = ()               # "model=spec" entries (coarse, scale_j; wsgm/sampling.per_scale_specs):
+                                          # that model's own sampler and grid, the same sampling.steps
   c.sampling.num_samples = 64
   c.sampling.batch_size = 64              # global; sharded over all devices
   c.sampling.lowpass = ""                 # .npz with array "lowpass" (N, h, w, C): super-resolve it

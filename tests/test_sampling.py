@@ -10,7 +10,7 @@ import pytest
 
 from lib import parallel, progress
 from tests.overrides import override
-from wsgm import sampling, wavelets
+from wsgm import sampling, solvers, wavelets
 from wsgm.methods import wsgm as wsgm_method
 
 
@@ -66,3 +66,34 @@ def test_sampling_logs_each_scale_of_each_batch_with_an_eta(tiny_config, trained
   # Reporting changes nothing drawn.
   quiet = sampling.generate(tiny_config, trained_workdir, 16, jax.random.key(5), 1, wsgm_method.METHOD).images
   np.testing.assert_array_equal(images, quiet)
+
+
+def test_per_scale_sampler_runs_that_scale_only(tiny_config, trained_workdir):
+  """sampling.per_scale 'scale_1=spec': scale_1's details are those of a config whose sampler is that spec (bit for
+  bit), while the coarse low-pass is the one config.sampling draws."""
+  spec = "dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.01"
+  gen = lambda c: sampling.generate(c, trained_workdir, 8, jax.random.key(5), 1, wsgm_method.METHOD)
+  base = gen(tiny_config)
+  mixed = gen(override(tiny_config, **{"sampling.per_scale": (f"scale_1={spec}",)}))
+  np.testing.assert_array_equal(mixed.lowpasses[0], base.lowpasses[0])
+  assert not np.allclose(mixed.images, base.images)
+  whole = tiny_config.copy_and_resolve_references()
+  solvers.apply_spec(whole.sampling, spec)
+  low = jnp.asarray(base.lowpasses[0])
+  models, stats = sampling.load_models(tiny_config, trained_workdir, 1, ["scale_1"], wsgm_method.METHOD)
+  superres = lambda c: np.asarray(wsgm_method.make_super_resolver(c, models, stats, 1, parallel.data_mesh())(
+      jax.random.key(0), low).image)
+  np.testing.assert_array_equal(superres(override(tiny_config, **{"sampling.per_scale": (f"scale_1={spec}",)})),
+                                superres(whole))
+
+
+@pytest.mark.parametrize("entries, message", [
+    (("scale_3=ddim",), r"entry 'scale_3=ddim': need 'model=sampler spec' with a model in \['coarse', 'scale_1'\]"),
+    (("ddim",), "entry 'ddim': need 'model=sampler spec'"),
+    (("scale_1=ddim", "scale_1=ode_heun"), "names 'scale_1' twice"),
+    (("scale_1=dpm",), "unknown sampler 'dpm'"),
+    (("scale_1=ddim:t_max=9",), "sampling.t_max=9.0: need 0 < t_max <= sde.T"),
+])
+def test_bad_per_scale_entry_is_refused_before_training(tiny_config, entries, message):
+  with pytest.raises(ValueError, match=message):
+    wsgm_method.validate(override(tiny_config, **{"sampling.per_scale": entries}))

@@ -116,6 +116,7 @@ def test_wmgm_modes_end_to_end(tiny_wmgm, tmp_path):
     ({"wmgm.d_every": 0}, "wmgm.d_every=0"),
     ({"wmgm.mse_weight": -1.0}, "wmgm.mse_weight=-1.0"),
     ({"wmgm.generator.channel_mult": (1, 2, 2, 2, 2)}, "the 8x8 coarsest grid cannot"),
+    ({"sampling.per_scale": ("scale_1=ddim",)}, r"sampling.per_scale names \[.scale_1.\]: WMGM.s details"),
 ])
 def test_bad_wmgm_config_is_refused(tiny_wmgm, overrides, message):
   with pytest.raises(ValueError, match=message):

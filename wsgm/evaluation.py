@@ -296,13 +296,15 @@ def sweep(config, workdir, method: Method, ref: Reference) -> dict:
       generated, _, seconds = sampling.generate(run, workdir, len(reference), jax.random.key(config.seed + 1),
                                                 reference.shape[-1], method)
       s = run.sampling
-      rows.append(dict(sampler=spec, steps=n, network_evaluations_per_scale=solvers.network_evaluations(
-          s.sampler, n, s.corrector_steps, s.t_min), seconds_per_sample=seconds, sampling=s.to_dict(),
-          metrics=score(generated, ref, run)))
+      calls = [solvers.network_evaluations(r.sampler, n, r.corrector_steps, r.t_min) for r in
+               (sampling.scale_sampling(run, m).sampling for m in pyramid.model_names(run.pyramid.levels))]
+      rows.append(dict(sampler=spec, steps=n, network_evaluations_per_scale=max(calls),
+                       seconds_per_sample=seconds, sampling=s.to_dict(), metrics=score(generated, ref, run)))
       if config.data.name == "phi4":
         rows[-1]["phi4"] = phi4.observables(generated, config.data.phi4.beta, config.data.phi4.lam)
       samples.append(generated)
-      print(f"{spec} N={n} ({seconds:.3f} s/sample): {summary(rows[-1]['metrics'], names)}", flush=True)
+      per_scale = f" [per scale: {'; '.join(s.per_scale)}]" if s.per_scale else ""
+      print(f"{spec}{per_scale} N={n} ({seconds:.3f} s/sample): {summary(rows[-1]['metrics'], names)}", flush=True)
   reached = {spec: steps_to_quality([r for r in rows if r["sampler"] == spec], names) for spec in specs}
   result = dict(config=config.name, levels=config.pyramid.levels, **_sets(ref, reference), rows=rows,
                 quality_metrics=names, steps_to_quality=reached,

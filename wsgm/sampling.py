@@ -16,7 +16,7 @@ import numpy as np
 from lib import checkpoint, data, images as image_io, outputs, parallel
 from lib.errors import InputError
 from lib.progress import Stages
-from wsgm import sde, solvers, train
+from wsgm import pyramid, sde, solvers, train
 from wsgm.methods import Method
 
 
@@ -51,11 +51,40 @@ def load_models(config, workdir, channels: int, names, method: Method, step: Opt
   return models, stats
 
 
-def solver_parts(config, mesh):
-  """(sampler, time grid, noise placement on the mesh) from config.sampling: what every SDE-sampled scale uses."""
-  s = config.sampling
-  sampler = solvers.from_config(s)
-  times = sde.sampling_times(config)
+def per_scale_specs(config) -> dict:
+  """{model: sampler spec} from sampling.per_scale ('model=spec' entries, e.g.
+  'scale_1=dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.001,t_max=3'), each checked; one clear error naming
+  the entry otherwise."""
+  names, out = pyramid.model_names(config.pyramid.levels), {}
+  for entry in config.sampling.per_scale:
+    name, eq, spec = (part.strip() for part in entry.partition("="))
+    if not eq or name not in names:
+      raise InputError(f"sampling.per_scale entry {entry!r}: need 'model=sampler spec' with a model in {names}")
+    if name in out:
+      raise InputError(f"sampling.per_scale names {name!r} twice")
+    solvers.parse_spec(spec)
+    out[name] = spec
+  return out
+
+
+def scale_sampling(config, name: str):
+  """The config model `name` samples with: config itself, or a copy whose sampling fields are its
+  sampling.per_scale spec's (the fields the spec leaves unnamed at solvers.SPEC_DEFAULTS, as in eval.samplers)
+  with sampling.steps kept: the same N at every scale, each scale its own sampler and grid."""
+  spec = per_scale_specs(config).get(name)
+  if spec is None:
+    return config
+  run = config.copy_and_resolve_references()
+  solvers.apply_spec(run.sampling, spec)
+  return run
+
+
+def solver_parts(config, mesh, name: str = "coarse"):
+  """(sampler, time grid, noise placement on the mesh) of model `name`: config.sampling's, or its
+  sampling.per_scale entry's (scale_sampling)."""
+  run = scale_sampling(config, name)
+  sampler = solvers.from_config(run.sampling)
+  times = sde.sampling_times(run)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return sampler, times, shard
 

@@ -44,6 +44,9 @@ def _field(config, size: int):
 
 def _validate(config) -> None:
   solvers.from_config(config.sampling)
+  if config.sampling.per_scale:
+    raise InputError(f"sampling.per_scale={tuple(config.sampling.per_scale)}: the exact Gaussian experiment runs "
+                     "one sampler at every scale (config.sampling, or gaussian.samplers to rank several)")
   for spec in config.gaussian.samplers:
     solvers.parse_spec(spec)
   for size in config.gaussian.sizes:

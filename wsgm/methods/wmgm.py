@@ -55,6 +55,10 @@ def generator_name(config, scale: int) -> str:
 def validate(config) -> None:
   wsgm.validate(config)
   levels, size, w = config.pyramid.levels, config.data.image_size, config.wmgm
+  details = sorted(set(sampling.per_scale_specs(config)) - {"coarse"})
+  if details:
+    raise InputError(f"sampling.per_scale names {details}: WMGM's details come from its generator in one pass; "
+                     "only 'coarse' has a sampler")
   if levels < 1:
     raise InputError(f"pyramid.levels={levels}: WMGM needs J >= 1 (the generator makes the detail bands)")
   if config.train.accumulate != 1:

@@ -44,10 +44,12 @@ def validate(config) -> None:
   if config.model.param_dtype not in COMPUTE_DTYPES:
     raise InputError(f"model.param_dtype={config.model.param_dtype!r}: the parameters' dtype is one of "
                      f"{COMPUTE_DTYPES}")
-  s = config.sampling   # checked before training too: a run must not end in a sampler it cannot use
-  sde.sampling_times(config)
+  # checked before training too: a run must not end in a sampler it cannot use
+  for name in pyramid.model_names(config.pyramid.levels):
+    run = sampling.scale_sampling(config, name)
+    sde.sampling_times(run)
+    solvers.from_config(run.sampling)
   sde.config_train_times(config)
-  solvers.from_config(s)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
 
@@ -115,15 +117,24 @@ def make_generator(config, models, stats, channels, mesh, progress=None):
   coarse, conditionals = score_functions(models, config.pyramid.levels)
   levels, size = config.pyramid.levels, config.data.image_size
   shape = (config.sampling.batch_size, size >> levels, size >> levels, channels)
+  draw = detail_draw(config, conditionals, mesh)
   return jax.jit(lambda key: pyramid.sample_coarse_to_fine(
-      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard, progress=progress))
+      key, shape, coarse, conditionals, stats, config.pyramid.wavelet, sampler, times, shard, detail_draw=draw,
+      progress=progress))
+
+
+def detail_draw(config, conditionals, mesh):
+  """The DetailDraw of every scale j, each with its own sampler and grid (sampling.solver_parts of scale_j:
+  config.sampling unless sampling.per_scale names it)."""
+  draws = {j: pyramid.sampler_draw(conditionals, *sampling.solver_parts(config, mesh, f"scale_{j}"))
+           for j in range(1, config.pyramid.levels + 1)}
+  return lambda j, key, cond: draws[j](j, key, cond)
 
 
 def make_super_resolver(config, models, stats, scale, mesh, progress=None):
   """jitted (key, x_scale) -> PyramidSample: the details of scales `scale`..1 given the low-pass."""
-  sampler, times, shard = sampling.solver_parts(config, mesh)
   _, conditionals = score_functions(models, config.pyramid.levels)
-  draw = pyramid.sampler_draw(conditionals, sampler, times, shard)
+  draw = detail_draw(config, conditionals, mesh)
   return jax.jit(lambda key, low: pyramid.refine(key, low, scale, draw, stats, config.pyramid.wavelet,
                                                              progress))
 
@@ -142,9 +153,10 @@ def make_preview(config, name, stats, channels):
   x_{j-1} (each model is watched on its own, the coarser scales given by data). Low-passes are shown divided
   by 2^level (an orthonormal low-pass of [-1, 1] images lies in [-2^level, 2^level])."""
   model = make_model(config, name, channels)
-  s, levels, wavelet, count = config.sampling, config.pyramid.levels, config.pyramid.wavelet, config.train.sample_count
-  sampler = solvers.from_config(s)
-  times = sde.sampling_times(config, config.train.sample_steps)
+  levels, wavelet, count = config.pyramid.levels, config.pyramid.wavelet, config.train.sample_count
+  run = sampling.scale_sampling(config, name)
+  sampler = solvers.from_config(run.sampling)
+  times = sde.sampling_times(run, config.train.sample_steps)
 
   def preview(params, key, images):
     coarse, conditionals = score_functions({name: (model, params)}, levels)
