@@ -79,12 +79,16 @@ def scale_sampling(config, name: str):
   return run
 
 
-def solver_parts(config, mesh, name: str = "coarse"):
-  """(sampler, time grid, noise placement on the mesh) of model `name`: config.sampling's, or its
-  sampling.per_scale entry's (scale_sampling)."""
+def scale_solver(config, name: str = "coarse", steps=None):
+  """(sampler, time grid of `steps`, default sampling.steps) of model `name`: config.sampling's, or its
+  sampling.per_scale entry's (scale_sampling); both checked."""
   run = scale_sampling(config, name)
-  sampler = solvers.from_config(run.sampling)
-  times = sde.sampling_times(run)
+  return solvers.from_config(run.sampling), sde.sampling_times(run, steps)
+
+
+def solver_parts(config, mesh, name: str = "coarse"):
+  """(sampler, time grid, noise placement on the mesh) of model `name` (scale_solver)."""
+  sampler, times = scale_solver(config, name)
   shard = lambda x: jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh))
   return sampler, times, shard
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from lib import parallel
 from lib.errors import InputError
-from wsgm import pyramid, sampling, sde, solvers, train, wavelets
+from wsgm import pyramid, sampling, sde, train, wavelets
 from wsgm.methods import Method
 from wsgm.models import unet
 from wsgm.models.unet import UNet
@@ -46,9 +46,7 @@ def validate(config) -> None:
                      f"{COMPUTE_DTYPES}")
   # checked before training too: a run must not end in a sampler it cannot use
   for name in pyramid.model_names(config.pyramid.levels):
-    run = sampling.scale_sampling(config, name)
-    sde.sampling_times(run)
-    solvers.from_config(run.sampling)
+    sampling.scale_solver(config, name)
   sde.config_train_times(config)
   parallel.check_divisible(config.train.batch_size, "train.batch_size")
 
@@ -154,9 +152,7 @@ def make_preview(config, name, stats, channels):
   by 2^level (an orthonormal low-pass of [-1, 1] images lies in [-2^level, 2^level])."""
   model = make_model(config, name, channels)
   levels, wavelet, count = config.pyramid.levels, config.pyramid.wavelet, config.train.sample_count
-  run = sampling.scale_sampling(config, name)
-  sampler = solvers.from_config(run.sampling)
-  times = sde.sampling_times(run, config.train.sample_steps)
+  sampler, times = sampling.scale_solver(config, name, config.train.sample_steps)
 
   def preview(params, key, images):
     coarse, conditionals = score_functions({name: (model, params)}, levels)
