@@ -53,7 +53,7 @@ def get_config(size="32"):
   # FieldReference's own operators (+, *, ...) are built on _apply_op; log2 has no operator.
   c.pyramid.levels = c.data.get_ref("image_size")._apply_op(levels_for)
   c.data.stats_examples = 2048
-  # Width 48 (1.8x the training time) lowered the N = 16 log-spectrum error of two seeds by 0.002-0.005, under a
+  # Width 48 (~1.8x the training time) lowered the N = 16 log-spectrum error of two seeds by 0.002-0.005, under a
   # standard error, and put neither inside on both splits with U4 (README, "Memorization").
   c.model.base_channels = 32
   c.model.channel_mult = (1, 2)
