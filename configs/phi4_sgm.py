@@ -19,4 +19,6 @@ def get_config(size="32"):
   c.model.channel_mult = (1,) + (2,) * c.pyramid.levels
   c.pyramid.levels = 0
   c.sampling.t_max = 0.0
+  c.sampling.t_min = 1e-3       # one sampler for its one model, as measured (phi4_wsgm's per-scale choice is WSGM's)
+  c.sampling.per_scale = ()
   return c

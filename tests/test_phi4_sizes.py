@@ -45,6 +45,22 @@ def test_eval_splits_the_heldout_fields_in_half_whatever_the_data():
   assert (phi4_sgm.get_config().sampling.t_max, phi4_sgm.get_config().eval.num_samples) == (0.0, 1024)
 
 
+@pytest.mark.parametrize("size", [16, 32, 128])
+def test_wsgm_samples_the_coarse_model_with_3m_and_the_details_with_2m(size):
+  """WSGM's coarse low-pass by SDE-DPM-Solver++(3M) to t_min = 1e-3, every detail scale by the 2M solver to
+  t_min = 3e-3, the same N and grid; SGM (one model) keeps one sampler, from sde.T to 1e-3."""
+  from wsgm import sampling
+  config = phi4_wsgm.get_config(str(size))
+  fields = lambda name: (lambda s: (s.sampler, s.time_grid, s.t_min, s.t_max, s.steps))(
+      sampling.scale_sampling(config, name).sampling)
+  assert fields("coarse") == ("dpm_solver_pp_3m_sde", "logsnr", 1e-3, 3.0, 16)
+  for j in range(1, config.pyramid.levels + 1):
+    assert fields(f"scale_{j}") == ("dpm_solver_pp_2m_sde", "logsnr", 3e-3, 3.0, 16)
+  sgm = phi4_sgm.get_config(str(size))
+  assert sgm.sampling.per_scale == ()
+  assert (sgm.sampling.sampler, sgm.sampling.t_min, sgm.sampling.t_max) == ("dpm_solver_pp_2m_sde", 1e-3, 0.0)
+
+
 def test_bench_settings_override_the_configs():
   """--set=FIELD=VALUE (configs.parse_settings): literals parsed, other text kept as a string; J still follows a
   size set that way; a misspelled field and a malformed setting are one clear error each."""

@@ -297,12 +297,12 @@ def test_sampling_horizon_is_sde_T_unless_t_max_is_set():
   """sampling.t_max = 0 starts the grid at the training horizon sde.T; a shorter t_max starts it there (the same
   spacing over the shorter range); a sampler spec sets it like any sampling field."""
   config = phi4_wsgm.get_config()
-  config.sampling.t_max = 0.0
-  np.testing.assert_array_equal(sde.sampling_times(config), sde.time_grid("logsnr", 16, config.sde.T, 1e-3))
+  config.sampling.t_max, t_min = 0.0, config.sampling.t_min
+  np.testing.assert_array_equal(sde.sampling_times(config), sde.time_grid("logsnr", 16, config.sde.T, t_min))
   config.sampling.t_max = 3.0
   grid = np.asarray(sde.sampling_times(config, 8))
-  np.testing.assert_array_equal(grid, sde.time_grid("logsnr", 8, 3.0, 1e-3))
-  assert (grid[0], grid[-1]) == (3.0, np.float32(1e-3))
+  np.testing.assert_array_equal(grid, sde.time_grid("logsnr", 8, 3.0, t_min))
+  assert (grid[0], grid[-1]) == (3.0, np.float32(t_min))
   assert solvers.parse_spec("dpm_solver_pp_2m_sde:time_grid=logsnr,t_min=0.001,t_max=3")["t_max"] == 3.0
 
 
@@ -333,7 +333,7 @@ def test_perturb_has_the_ou_marginal():
     (lambda: sde.train_times(0.5, 5.0, "rho"), "train.time_grid='rho'"),
     (lambda: sde.train_times(0.5, 5.0, "logsnr"), "set train.t_min > 0"),
     (lambda: sde.train_times(0.5, 5.0, "quadratic", 5.0), "train.t_min=5.0: need 0 <= t_min < sde.T=5.0"),
-    (lambda: sde.sampling_times(_trained_from(2e-3)), "sampling.t_min=0.001: below train.t_min=0.002"),
+    (lambda: sde.sampling_times(_trained_from(5e-3)), "sampling.t_min=0.003: below train.t_min=0.005"),
     (lambda: sde.config_train_times(_trained_from(0.0)), "set train.t_min > 0"),   # when built, not when drawn
     (lambda: solvers.parse_spec("ddim:eta"), "is not field=value"),
     (lambda: solvers.parse_spec("ddim:steps=4"), "is not field=value"),
@@ -341,7 +341,7 @@ def test_perturb_has_the_ou_marginal():
     (lambda: solvers.make_sampler("euler_maruyama", corrector_steps=1, snr=0.0), "sampling.snr=0.0"),
     (lambda: sde.sampling_times(_with_t_max(6.0)), "sampling.t_max=6.0: need 0 < t_max <= sde.T=5.0"),
     (lambda: sde.sampling_times(_with_t_max(-1.0)), "sampling.t_max=-1.0"),
-    (lambda: sde.sampling_times(_with_t_max(1e-3)), "sampling.t_min=0.001: need 0 <= t_min < T=0.001"),
+    (lambda: sde.sampling_times(_with_t_max(1e-3)), "sampling.t_min=0.003: need 0 <= t_min < T=0.001"),
 ])
 def test_bad_input(call, message):
   with pytest.raises(ValueError, match=message):
