@@ -142,7 +142,7 @@ def test_phi4_config_trains_samples_and_evaluates_end_to_end(tmp_path):
             "--config.sampling.num_samples=8", "--config.sampling.steps=4", "--config.eval.num_samples=8",
             "--config.eval.swd_directions=16", "--config.eval.bootstrap=10", "--config.eval.swd_patches=256", "--config.eval.steps_sweep=(4,2)", f"--workdir={tmp_path / 'run'}",
             "--config.eval.samplers=('euler_maruyama','dpm_solver_pp_2m:time_grid=logsnr,t_min=0.01')",
-            "--config.sampling.per_scale=()"]   # the rows' samplers at every scale (the config's coarse one: below)
+            "--config.sampling.per_scale=()"]   # each row's sampler at every scale (the config's own: test_phi4_sizes.py)
   for mode in ("train", "sample", "eval"):
     # Samplers without progress callbacks (tested in test_sampling.py): their compilations come from the
     # persistent cache.

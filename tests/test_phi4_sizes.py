@@ -51,8 +51,11 @@ def test_wsgm_samples_the_coarse_model_with_3m_and_the_details_with_2m(size):
   t_min = 3e-3, the same N and grid; SGM (one model) keeps one sampler, from sde.T to 1e-3."""
   from wsgm import sampling
   config = phi4_wsgm.get_config(str(size))
-  fields = lambda name: (lambda s: (s.sampler, s.time_grid, s.t_min, s.t_max, s.steps))(
-      sampling.scale_sampling(config, name).sampling)
+
+  def fields(name):
+    s = sampling.scale_sampling(config, name).sampling
+    return s.sampler, s.time_grid, s.t_min, s.t_max, s.steps
+
   assert fields("coarse") == ("dpm_solver_pp_3m_sde", "logsnr", 1e-3, 3.0, 16)
   for j in range(1, config.pyramid.levels + 1):
     assert fields(f"scale_{j}") == ("dpm_solver_pp_2m_sde", "logsnr", 3e-3, 3.0, 16)
