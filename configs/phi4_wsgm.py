@@ -91,8 +91,8 @@ def get_config(size="32"):
   # at N = 16; what follows was measured at t_min = 1e-3). On exact Gaussian scores it is among the best (WSGM:
   # spectral error <= 0.1 in 5-6 steps per scale at every L; this grid and t_min 1e-3 are its best there), and
   # from t = 3 its error at N = 16 is 0.043 instead of 0.067 from sde.T = 5, at every L: WSGM's normalized
-  # bands have variances bounded in L, so the shorter horizon still forgets them (pixel-space SGM's long-range modes are not: configs/phi4_sgm.py keeps
-  # sde.T). On the learned models (README, "Samplers on the learned phi^4 WSGM"): at N = 16 its log-spectrum
+  # bands have variances bounded in L, so the shorter horizon still forgets them (pixel-space SGM's long-range
+  # modes are not: configs/phi4_sgm.py keeps sde.T). On the learned models (README, "Samplers on the learned phi^4 WSGM"): at N = 16 its log-spectrum
   # error is 8x below Euler-Maruyama's, while the deterministic samplers (ode_heun, dpm_solver_pp_2m) plateau
   # higher (the learned conditional scores under-restore near the prior, which the flow amplifies and fresh
   # noise does not). Training draws t = T u^2 (train.time_grid = "quadratic"), which covers all of (0, T], so
