@@ -87,16 +87,16 @@ def get_config(size="32"):
   c.train.ema_decay = 0.999
   c.data.phi4.burn_in = 300
   c.data.phi4.pilot = 600
-  # SDE-DPM-Solver++(2M) on a log-SNR grid from t = 3 to t_min, then a Tweedie step (17 network calls per scale
-  # at N = 16; what follows was measured at t_min = 1e-3). On exact Gaussian scores it is among the best (WSGM:
-  # spectral error <= 0.1 in 5-6 steps per scale at every L; this grid and t_min 1e-3 are its best there), and
-  # from t = 3 its error at N = 16 is 0.043 instead of 0.067 from sde.T = 5, at every L: WSGM's normalized
-  # bands have variances bounded in L, so the shorter horizon still forgets them (pixel-space SGM's long-range
-  # modes are not: configs/phi4_sgm.py keeps sde.T). On the learned models (README, "Samplers on the learned phi^4 WSGM"): at N = 16 its log-spectrum
-  # error is 8x below Euler-Maruyama's, while the deterministic samplers (ode_heun, dpm_solver_pp_2m) plateau
-  # higher (the learned conditional scores under-restore near the prior, which the flow amplifies and fresh
-  # noise does not). Training draws t = T u^2 (train.time_grid = "quadratic"), which covers all of (0, T], so
-  # the sampling-only log-SNR grid and horizon run on the same models.
+  # SDE-DPM-Solver++(2M) on a log-SNR grid from t = 3 to t_min, then a Tweedie step (17 network calls per scale at N =
+  # 16; what follows was measured at t_min = 1e-3). On exact Gaussian scores it is among the best (WSGM: spectral error
+  # <= 0.1 in 5-6 steps per scale at every L; this grid and t_min 1e-3 are its best there), and from t = 3 its error at
+  # N = 16 is 0.043 instead of 0.067 from sde.T = 5, at every L: WSGM's normalized bands have variances bounded in L, so
+  # the shorter horizon still forgets them (pixel-space SGM's long-range modes are not: configs/phi4_sgm.py keeps
+  # sde.T). On the learned models (README, "Samplers on the learned phi^4 WSGM"): at N = 16 its log-spectrum error is 8x
+  # below Euler-Maruyama's, while the deterministic samplers (ode_heun, dpm_solver_pp_2m) plateau higher (the learned
+  # conditional scores under-restore near the prior, which the flow amplifies and fresh noise does not). Training draws
+  # t = T u^2 (train.time_grid = "quadratic"), which covers all of (0, T], so the sampling-only log-SNR grid and horizon
+  # run on the same models.
   # Per scale (README, "A sampler per scale"): the coarse model by SDE-DPM-Solver++(3M) to t_min = 1e-3
   # (COARSE_SAMPLER), the details by 2M to t_min = 3e-3. With 2M at N = 16 the coarse x_J has 4-8% too little
   # power at |k| = 2-4 of the lattice, which was most of the log-spectrum error and made chi low; 3M removes most
