@@ -45,7 +45,7 @@ flags.DEFINE_list("methods", ["wsgm", "sgm"], "wsgm and/or sgm.")
 flags.DEFINE_list("steps", ["4", "8", "16", "32", "64", "128", "256"], "Steps per scale N swept.")
 flags.DEFINE_integer("train_steps", 0, "train.steps of every model (0: the configs' own).")
 flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for every "
-                    "model; empty: the configs' own.")
+                    "model (it clears sampling.per_scale); empty: the configs' own.")
 flags.DEFINE_enum("stage", "all", ["all", "run", "time", "report"], "What to do (see the docstring).")
 define_set_flag()
 FLAGS = flags.FLAGS
@@ -53,8 +53,9 @@ FLAGS = flags.FLAGS
 
 def make_config(method: str, size: int, steps, train_steps: int = 0, sampler: str = "", settings=()):
   config = override(METHODS[method].get_config(str(size)), **parse_settings(settings))
-  if sampler:
+  if sampler:   # every model: WSGM's per-scale entry (its coarse model's own sampler) would override it
     solvers.apply_spec(config.sampling, sampler)
+    config.sampling.per_scale = ()
   config.eval.steps_sweep = tuple(sorted(int(n) for n in steps))
   config.sampling.progress = False   # timed sampling without per-scale host callbacks
   if train_steps:

@@ -61,6 +61,10 @@ def test_wsgm_samples_the_coarse_model_with_3m_and_the_details_with_2m(size):
     assert fields(f"scale_{j}") == ("dpm_solver_pp_2m_sde", "logsnr", 3e-3, 3.0, 16)
   sgm = phi4_sgm.get_config(str(size))
   assert sgm.sampling.per_scale == ()
+  # The bench's --sampler is every model's, the coarse one's included.
+  pinned = phi4_sizes.make_config("wsgm", size, [4], sampler="euler_maruyama")
+  assert {sampling.scale_sampling(pinned, name).sampling.sampler
+          for name in ["coarse"] + [f"scale_{j}" for j in range(1, pinned.pyramid.levels + 1)]} == {"euler_maruyama"}
   assert (sgm.sampling.sampler, sgm.sampling.t_min, sgm.sampling.t_max) == ("dpm_solver_pp_2m_sde", 1e-3, 0.0)
 
 
