@@ -53,9 +53,8 @@ FLAGS = flags.FLAGS
 
 def make_config(method: str, size: int, steps, train_steps: int = 0, sampler: str = "", settings=()):
   config = override(METHODS[method].get_config(str(size)), **parse_settings(settings))
-  if sampler:   # every model: WSGM's per-scale entry (its coarse model's own sampler) would override it
-    solvers.apply_spec(config.sampling, sampler)
-    config.sampling.per_scale = ()
+  if sampler:
+    solvers.apply_spec_to_all(config.sampling, sampler)
   config.eval.steps_sweep = tuple(sorted(int(n) for n in steps))
   config.sampling.progress = False   # timed sampling without per-scale host callbacks
   if train_steps:

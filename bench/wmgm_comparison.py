@@ -38,7 +38,7 @@ flags.DEFINE_list("datasets", ["faces"], "Embedded datasets with configs/<data>_
 flags.DEFINE_list("steps", ["4", "8", "16", "32"], "Reverse-SDE steps per scale N.")
 flags.DEFINE_integer("train_steps", 0, "Override train.steps (0: the configs' own).")
 flags.DEFINE_string("sampler", "", "A sampler spec (wsgm/solvers.parse_spec, e.g. euler_maruyama) for the score "
-                    "models; empty: the configs' own.")
+                    "models (it clears sampling.per_scale); empty: the configs' own.")
 flags.DEFINE_list("methods", ["sgm", "wsgm", "wmgm"], "Which of sgm, wsgm, wmgm (wmgm needs wsgm's coarse model: "
                   "listed, or trained before in the same --out).")
 define_set_flag()
@@ -53,7 +53,7 @@ def load(dataset, method):
   if FLAGS.train_steps:
     c.train.steps = c.train.checkpoint_every = FLAGS.train_steps
   if FLAGS.sampler:
-    solvers.apply_spec(c.sampling, FLAGS.sampler)
+    solvers.apply_spec_to_all(c.sampling, FLAGS.sampler)
   return c
 
 

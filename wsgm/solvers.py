@@ -390,6 +390,13 @@ def apply_spec(sampling, spec: str) -> None:
     sampling[field] = value
 
 
+def apply_spec_to_all(sampling, spec: str) -> None:
+  """Every model samples with spec: apply_spec, and sampling.per_scale (models' own samplers, which would
+  override it) cleared."""
+  apply_spec(sampling, spec)
+  sampling.per_scale = ()
+
+
 def network_evaluations(sampler: str, steps: int, corrector_steps: int = 0, t_min: float = 0.0) -> int:
   """Score evaluations of one scale's sampling (Heun: two per step, one on the step landing on t = 0; the
   corrector's per step; the final Tweedie step when t_min > 0)."""
